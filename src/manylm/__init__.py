@@ -1,0 +1,58 @@
+"""manylm: many linear models at once over genomics matrices.
+
+The limma model (Smyth 2004) fitted to every feature of a features x samples matrix, with
+empirical Bayes moderated statistics, in Python and from the ``manylm`` command.
+"""
+
+from manylm.design import Design, contrast_matrix, design_matrix
+from manylm.errors import (
+    ContrastError,
+    DataError,
+    DesignError,
+    EstimabilityError,
+    FormulaError,
+    InputError,
+    ManylmError,
+    ManylmWarning,
+)
+from manylm.fit import LinearModelFit, contrasts_fit, lm_fit
+from manylm.inference import decide_tests, p_adjust, top_table
+from manylm.moderate import (
+    ModeratedFit,
+    ebayes,
+    fit_f_dist,
+    fit_f_dist_robustly,
+    ordinary_statistics,
+    squeeze_var,
+    treat,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ContrastError",
+    "DataError",
+    "Design",
+    "DesignError",
+    "EstimabilityError",
+    "FormulaError",
+    "InputError",
+    "LinearModelFit",
+    "ManylmError",
+    "ManylmWarning",
+    "ModeratedFit",
+    "__version__",
+    "contrast_matrix",
+    "contrasts_fit",
+    "decide_tests",
+    "design_matrix",
+    "ebayes",
+    "fit_f_dist",
+    "fit_f_dist_robustly",
+    "lm_fit",
+    "ordinary_statistics",
+    "p_adjust",
+    "squeeze_var",
+    "top_table",
+    "treat",
+]

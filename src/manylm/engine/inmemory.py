@@ -1,0 +1,74 @@
+"""Run the map step over blocks of an in-memory matrix, on every core.
+
+The matrix is cut into row blocks small enough to stay in cache while a block is fitted; blocks
+run on a thread pool (NumPy releases the GIL) with BLAS held to one thread per worker so the two
+levels of parallelism do not oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
+
+from manylm.fit.block import BlockFitter
+from manylm.fit.chunk import ChunkFit, concatenate_chunks
+
+__all__ = ["default_block_rows", "fit_in_blocks", "row_blocks"]
+
+#: Target size of one block of the data matrix; a few blocks fit in the L2/L3 caches.
+BLOCK_BYTES = 2 * 1024 * 1024
+
+
+def default_block_rows(n_samples: int, itemsize: int = 8) -> int:
+    """Rows per block so that a block is about :data:`BLOCK_BYTES`."""
+    return max(64, BLOCK_BYTES // max(1, n_samples * itemsize))
+
+
+def row_blocks(n_rows: int, block_rows: int) -> Iterator[slice]:
+    """Consecutive row slices covering ``n_rows``."""
+    for start in range(0, n_rows, block_rows):
+        yield slice(start, min(n_rows, start + block_rows))
+
+
+def fit_in_blocks(
+    fitter: BlockFitter,
+    y: NDArray[np.floating],
+    weights: NDArray[np.floating] | None = None,
+    *,
+    block_rows: int | None = None,
+    n_jobs: int | None = None,
+    keep_residuals: bool = False,
+    feature_ids: object = None,
+    sample_ids: object = None,
+    progress: Callable[[int], None] | None = None,
+) -> ChunkFit:
+    """Fit every row of ``y`` block by block; the result does not depend on ``block_rows``."""
+    n_rows, n_samples = y.shape
+    block_rows = block_rows or default_block_rows(n_samples)
+    blocks = list(row_blocks(n_rows, block_rows))
+    n_jobs = min(n_jobs or os.cpu_count() or 1, len(blocks)) or 1
+
+    def run(block: slice) -> ChunkFit:
+        result = fitter(
+            y[block],
+            None if weights is None else weights[block],
+            first_row=block.start,
+            keep_residuals=keep_residuals,
+            feature_ids=feature_ids,
+            sample_ids=sample_ids,
+        )
+        if progress is not None:
+            progress(block.stop - block.start)
+        return result
+
+    if n_jobs == 1 or len(blocks) == 1:
+        results = [run(block) for block in blocks]
+    else:
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
+            results = list(pool.map(run, blocks))
+    return concatenate_chunks(results, fitter.design.shape[1])

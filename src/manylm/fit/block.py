@@ -1,0 +1,157 @@
+"""Fit one block of features: the map function every engine (in memory, streamed, Dask) calls.
+
+Rows with every value observed go through the dense QR path; rows with a missing value, and all
+rows when there is a weights matrix, go through the batched weighted path. The split is by row,
+so the result for a feature never depends on which other features share its block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from manylm.errors import DataError
+from manylm.fit.chunk import ChunkFit
+from manylm.fit.dense import DenseSolver
+from manylm.fit.weighted import fit_weighted
+
+__all__ = ["BlockFitter"]
+
+
+@dataclass(frozen=True)
+class BlockFitter:
+    """Fits blocks of features against one design (and optional weights).
+
+    Parameters
+    ----------
+    design : array of shape (n_samples, n_coefficients)
+    estimable : bool array of shape (n_coefficients,)
+    sample_weights : array of shape (n_samples,), optional
+        One weight per sample (limma's array weights).
+    dtype : float64 (default) or float32
+        Precision of the arithmetic.
+    """
+
+    design: NDArray[np.float64]
+    estimable: NDArray[np.bool_]
+    sample_weights: NDArray[np.float64] | None = None
+    dtype: type = np.float64
+
+    def __post_init__(self) -> None:
+        solver = DenseSolver.from_design(self.design, self.estimable, self.sample_weights)
+        object.__setattr__(self, "_dense", solver)
+
+    @property
+    def centre_rows(self) -> bool:
+        return self._dense.ones_coefficients is not None  # type: ignore[attr-defined,no-any-return]
+
+    def __call__(
+        self,
+        y: NDArray[np.floating],
+        weights: NDArray[np.floating] | None = None,
+        *,
+        first_row: int = 0,
+        keep_residuals: bool = False,
+        feature_ids: object = None,
+        sample_ids: object = None,
+    ) -> ChunkFit:
+        """Fit the rows of ``y``; ``first_row`` is the block's offset, used in error messages."""
+        y = np.asarray(y, dtype=self.dtype)
+        finite = np.isfinite(y)
+        complete = finite.all(axis=1)
+        if not complete.all():
+            infinite = np.isinf(y)
+            if infinite.any():
+                row, col = (int(v[0]) for v in np.nonzero(infinite))
+                raise DataError(
+                    f"Infinite value in the data at feature {_label(feature_ids, first_row + row)}"
+                    f", sample {_label(sample_ids, col)}: replace it by a finite value, or by NA "
+                    "to treat it as missing."
+                )
+        if weights is not None:
+            weights = np.asarray(weights, dtype=self.dtype)
+            _check_weights(weights, first_row, feature_ids, sample_ids)
+            weights = np.where(finite, weights, 0.0)
+            return self._weighted(y, weights, keep_residuals)
+        if complete.all():
+            return self._dense(y, keep_residuals=keep_residuals)  # type: ignore[attr-defined,no-any-return]
+        if not complete.any():
+            return self._weighted(y, self._observed_weights(finite), keep_residuals)
+        dense = self._dense(y[complete], keep_residuals=keep_residuals)  # type: ignore[attr-defined]
+        rows = ~complete
+        masked = self._weighted(y[rows], self._observed_weights(finite[rows]), keep_residuals)
+        return _merge(complete, dense, masked)
+
+    def _observed_weights(self, finite: NDArray[np.bool_]) -> NDArray[np.floating]:
+        base = (
+            np.ones(finite.shape[1], dtype=self.dtype)
+            if self.sample_weights is None
+            else self.sample_weights.astype(self.dtype)
+        )
+        return np.where(finite, base[None, :], 0.0).astype(self.dtype)
+
+    def _weighted(
+        self, y: NDArray[np.floating], weights: NDArray[np.floating], keep_residuals: bool
+    ) -> ChunkFit:
+        design = self.design.astype(self.dtype)
+        # Non-estimable columns of the whole design can never be estimated for a subset.
+        fit = fit_weighted(
+            y, weights, design[:, self.estimable], centre_rows=self.centre_rows,
+            keep_residuals=keep_residuals,
+        )
+        if self.estimable.all():
+            return fit
+        n = y.shape[0]
+        p = self.estimable.shape[0]
+        coefficients = np.full((n, p), np.nan)
+        stdev = np.full((n, p), np.nan)
+        coefficients[:, self.estimable] = fit.coefficients
+        stdev[:, self.estimable] = fit.stdev_unscaled
+        fit.coefficients = coefficients
+        fit.stdev_unscaled = stdev
+        return fit
+
+
+def _merge(complete: NDArray[np.bool_], dense: ChunkFit, masked: ChunkFit) -> ChunkFit:
+    def put(a: NDArray[np.float64] | None, b: NDArray[np.float64] | None) -> NDArray[np.float64] | None:
+        if a is None or b is None:
+            return None
+        out = np.empty((complete.shape[0], *a.shape[1:]), dtype=np.result_type(a, b))
+        out[complete] = a
+        out[~complete] = b
+        return out
+
+    return ChunkFit(
+        coefficients=put(dense.coefficients, masked.coefficients),  # type: ignore[arg-type]
+        stdev_unscaled=put(dense.stdev_unscaled, masked.stdev_unscaled),  # type: ignore[arg-type]
+        residual_variance=put(dense.residual_variance, masked.residual_variance),  # type: ignore[arg-type]
+        df_residual=put(dense.df_residual, masked.df_residual),  # type: ignore[arg-type]
+        mean=put(dense.mean, masked.mean),  # type: ignore[arg-type]
+        residuals=put(dense.residuals, masked.residuals),
+        fitted=put(dense.fitted, masked.fitted),
+    )
+
+
+def _check_weights(
+    weights: NDArray[np.floating], first_row: int, feature_ids: object, sample_ids: object
+) -> None:
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        value = weights[row, col]
+        raise DataError(
+            f"Weight {value} at feature {_label(feature_ids, first_row + row)}, sample "
+            f"{_label(sample_ids, col)} is {'missing' if np.isnan(value) else 'not allowed'}: "
+            "weights must be finite and non-negative (0 leaves the observation out)."
+        )
+
+
+def _label(ids: object, position: int) -> str:
+    if ids is None:
+        return f"#{position + 1}"
+    try:
+        return repr(str(ids[position]))  # type: ignore[index]
+    except (IndexError, KeyError, TypeError):
+        return f"#{position + 1}"

@@ -1,0 +1,127 @@
+"""Fit a scaled F distribution to residual variances (limma's ``fitFDist``).
+
+Moment estimation on the log scale (Smyth 2004, section 6.2): if s_g^2 ~ s0^2 F(d_g, d0), then
+E[log s_g^2] and Var[log s_g^2] are digamma/trigamma expressions in d_g and d0, which give d0
+through the inverse trigamma function and s0^2 from the mean. With a covariate (``trend``), the
+mean of the log-variances is a natural cubic spline in the covariate, with limma's rule for its
+degrees of freedom.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import digamma
+
+from manylm.errors import ManylmWarning
+from manylm.moderate.natural_spline import NaturalSpline
+from manylm.moderate.special import trigamma, trigamma_inverse
+
+__all__ = ["FDistFit", "fit_f_dist"]
+
+
+@dataclass(frozen=True)
+class FDistFit:
+    """Scale (s0^2; one per feature with a covariate) and prior df (d0, may be infinite)."""
+
+    scale: float | NDArray[np.float64]
+    df2: float
+
+
+def fit_f_dist(
+    x: ArrayLike, df1: ArrayLike, covariate: ArrayLike | None = None
+) -> FDistFit:
+    """Estimate the scale and denominator df of a scaled F distribution of ``x``.
+
+    Parameters
+    ----------
+    x : array of shape (n,)
+        Residual variances; non-finite or negative ones, and those with ``df1`` of 0, are left
+        out of the estimation.
+    df1 : float or array of shape (n,)
+        Residual degrees of freedom.
+    covariate : array of shape (n,), optional
+        Estimate a trend of the scale in this covariate (limma's ``trend=TRUE`` uses Amean).
+        Non-finite covariate values are not used for the fit and get the trend at the nearest
+        end (limma refuses NaN; this implementation extends it).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    if n == 0:
+        return FDistFit(np.nan, np.nan)
+    if n == 1:
+        return FDistFit(float(x[0]), 0.0)
+    df1_array = np.asarray(df1, dtype=np.float64)
+    scalar_df = df1_array.ndim == 0
+    ok = np.isfinite(df1_array) & (df1_array > 1e-15)
+    if scalar_df:
+        if not bool(ok):
+            return FDistFit(np.nan, np.nan)
+        ok = np.ones(n, dtype=bool)
+    cov: NDArray[np.float64] | None = None
+    if covariate is not None:
+        cov = np.asarray(covariate, dtype=np.float64).copy()
+        finite_cov = np.isfinite(cov)
+        if not finite_cov.all():
+            if finite_cov.any():
+                low, high = np.min(cov[finite_cov]), np.max(cov[finite_cov])
+                cov[cov == -np.inf] = low - 1
+                cov[cov == np.inf] = high + 1
+                cov[np.isnan(cov)] = low - 1
+            else:
+                cov = np.sign(np.nan_to_num(cov))
+    ok = ok & np.isfinite(x) & (x > -1e-15)
+    n_ok = int(ok.sum())
+    if n_ok == 1:
+        return FDistFit(float(x[ok][0]), 0.0)
+    x_ok = x[ok]
+    df1_ok = df1_array if scalar_df else df1_array[ok]
+    if cov is not None:
+        cov_ok = cov[ok]
+        spline_df = 1 + (n_ok >= 3) + (n_ok >= 6) + (n_ok >= 30)
+        spline_df = min(spline_df, len(np.unique(cov_ok)))
+        if spline_df < 2:
+            plain = fit_f_dist(x_ok, df1_ok)
+            return FDistFit(np.full(n, plain.scale), plain.df2)
+    x_ok = np.maximum(x_ok, 0.0)
+    median = float(np.median(x_ok))
+    if median == 0:
+        warnings.warn(
+            "More than half of the residual variances are exactly zero: the moderated "
+            "statistics are unreliable.", ManylmWarning, stacklevel=3,
+        )
+        median = 1.0
+    elif np.any(x_ok == 0):
+        warnings.warn(
+            "Zero residual variances detected; they have been offset away from zero.",
+            ManylmWarning, stacklevel=3,
+        )
+    x_ok = np.maximum(x_ok, 1e-5 * median)
+    z = np.log(x_ok)
+    e = z - digamma(df1_ok / 2) + np.log(df1_ok / 2)
+    if cov is None:
+        emean: float | NDArray[np.float64] = float(np.mean(e))
+        evar = float(np.sum((e - emean) ** 2) / (n_ok - 1))
+    else:
+        spline = NaturalSpline.fit(cov_ok, spline_df)
+        basis = spline.evaluate(cov_ok)
+        coef, _, rank, _ = np.linalg.lstsq(basis, e, rcond=None)
+        fitted = basis @ coef
+        evar = float(np.sum((e - fitted) ** 2) / (n_ok - rank))
+        emean = np.empty(n)
+        emean[ok] = fitted
+        if n_ok < n:
+            emean[~ok] = spline.evaluate(cov[~ok]) @ coef
+    evar = evar - float(np.mean(trigamma(df1_ok / 2)))
+    if evar > 0:
+        df2 = float(2 * trigamma_inverse(evar))
+        scale = np.exp(emean + digamma(df2 / 2) - np.log(df2 / 2))
+    else:
+        df2 = np.inf
+        scale = float(np.mean(x_ok)) if cov is None else np.exp(emean)
+    if np.ndim(scale) == 0:
+        scale = float(scale)
+    return FDistFit(scale, df2)
