@@ -73,21 +73,22 @@ class DenseSolver:
             work = y - centre[:, None]
         if self.sqrt_weights is not None:
             work = work * self.sqrt_weights
-        effects = work @ self.q
-        residuals = work - effects @ self.q.T
+        q = self.q.astype(work.dtype, copy=False)
+        effects = work @ q
+        residuals = work - effects @ q.T
         rss = np.einsum("ij,ij->i", residuals, residuals)
         rank = self.q.shape[1]
         df = float(n_samples - rank)
-        coef_est = effects @ self.r_inverse_t
+        coef_est = effects @ self.r_inverse_t.astype(work.dtype, copy=False)
         if centre is not None and self.ones_coefficients is not None:
             coef_est += centre[:, None] * self.ones_coefficients[None, :]
         n_coef = self.estimable.shape[0]
         if rank == n_coef:
             coefficients = coef_est
         else:
-            coefficients = np.full((n_features, n_coef), np.nan)
+            coefficients = np.full((n_features, n_coef), np.nan, dtype=coef_est.dtype)
             coefficients[:, self.estimable] = coef_est
-        stdev = np.broadcast_to(self.stdev_unscaled, (n_features, n_coef)).copy()
+        stdev = np.broadcast_to(self.stdev_unscaled.astype(work.dtype), (n_features, n_coef)).copy()
         residual_variance = rss / df if df > 0 else np.full(n_features, np.nan)
         fitted = None
         if keep_residuals:

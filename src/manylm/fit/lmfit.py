@@ -129,7 +129,9 @@ def _as_matrix(data: Any) -> tuple[NDArray[Any], list[str] | pd.Index, list[str]
         matrix = np.asarray(values).T
         features, samples = pd.Index(data.var_names.astype(str)), list(map(str, data.obs_names))
     elif isinstance(data, pd.DataFrame):
-        non_numeric = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])]
+        _check_unique([str(c) for c in data.columns], "sample")
+        non_numeric = [c for c, kind in data.dtypes.items()
+                       if not pd.api.types.is_numeric_dtype(kind)]
         if non_numeric:
             raise DataError(
                 f"The data matrix has non-numeric columns: {', '.join(map(str, non_numeric[:5]))}"

@@ -1,0 +1,276 @@
+"""``manylm fit``: read the matrix and the sample sheet, fit, moderate, write the table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import manylm
+from manylm.cli.options import add_design_options, notices_to_stderr, parse_references
+from manylm.cli.progress import FeatureProgress
+from manylm.design import Design, design_matrix, resolve_tests
+from manylm.errors import ContrastError, InputError
+from manylm.inference import ADJUST_METHODS
+from manylm.io import (
+    align_samples,
+    check_table_path,
+    file_fingerprint,
+    package_versions,
+    read_matrix,
+    read_sample_sheet,
+    read_weights,
+    write_run_record,
+    write_table,
+)
+
+__all__ = ["FitRequest", "add_parser", "run_fit"]
+
+SORT_CHOICES = ("p", "t", "estimate", "none")
+
+
+def add_parser(verbs: Any) -> None:
+    parser = verbs.add_parser(
+        "fit", help="fit the model to every feature and write the results table",
+        description="Fit one linear model to every feature (row) of EXPRESSION and write one "
+        "row of results per feature, with limma's moderated statistics.",
+    )
+    parser.add_argument("expression", metavar="EXPRESSION",
+                        help="features x samples matrix: TSV/CSV (gz), Parquet or .h5ad")
+    add_design_options(parser)
+    parser.add_argument("--test", action="append", default=[], metavar="NAME",
+                        help="coefficient, contrast or term to test (repeatable; several give an"
+                        " F test)")
+    parser.add_argument("--contrast", action="append", default=[], metavar="NAME=EXPR",
+                        help="a contrast, e.g. 'CvB=cancer[Cancer]-cancer[Biopsy]' (repeatable)")
+    parser.add_argument("--trend", action="store_true", help="prior variance trended on mean")
+    parser.add_argument("--robust", action="store_true", help="robust prior (outlier features)")
+    parser.add_argument("--treat-lfc", type=float, default=None, metavar="X",
+                        help="test |estimate| > X instead of != 0 (limma treat)")
+    parser.add_argument("--no-moderation", action="store_true",
+                        help="ordinary least-squares t and F statistics")
+    parser.add_argument("--adjust", default="BH", choices=ADJUST_METHODS,
+                        help="p-value adjustment (default BH)")
+    parser.add_argument("--confint", type=float, default=0.95, metavar="LEVEL",
+                        help="confidence level of ci_low/ci_high (default 0.95)")
+    parser.add_argument("--weights", metavar="FILE", default=None,
+                        help="features x samples observation weights, same layout as EXPRESSION")
+    parser.add_argument("--sort", default="p", choices=SORT_CHOICES, help="row order (default p)")
+    parser.add_argument("--out", metavar="FILE", default=None,
+                        help="output table (.tsv, .csv, .parquet; default: stdout)")
+    parser.add_argument("--quiet", action="store_true", help="no notes, no progress bar")
+    parser.set_defaults(run=run)
+
+
+@dataclass
+class FitRequest:
+    """Everything ``manylm fit`` needs, independent of argparse."""
+
+    expression: str
+    samples: str
+    design: str
+    tests: list[str] = field(default_factory=list)
+    contrasts: list[str] = field(default_factory=list)
+    references: dict[str, str] = field(default_factory=dict)
+    trend: bool = False
+    robust: bool = False
+    treat_lfc: float | None = None
+    moderate: bool = True
+    adjust: str = "BH"
+    confint: float = 0.95
+    weights: str | None = None
+    sort: str = "p"
+    out: str | None = None
+    quiet: bool = False
+
+
+def run(args: argparse.Namespace) -> int:
+    request = FitRequest(
+        expression=args.expression, samples=args.samples, design=args.design, tests=args.test,
+        contrasts=args.contrast, references=parse_references(args.reference), trend=args.trend,
+        robust=args.robust, treat_lfc=args.treat_lfc, moderate=not args.no_moderation,
+        adjust=args.adjust, confint=args.confint, weights=args.weights, sort=args.sort,
+        out=args.out, quiet=args.quiet,
+    )
+    run_fit(request)
+    return 0
+
+
+def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run the whole job; returns the table and the run record (both also written)."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    _check_options(request)
+    if request.out not in (None, "-"):
+        check_table_path(request.out)  # fail before any work on a bad output name
+    with notices_to_stderr(request.quiet) as notices:
+        expression = read_matrix(request.expression)
+        sheet = read_sample_sheet(request.samples)
+        aligned, alignment_notes = align_samples(
+            expression.columns, sheet, matrix_label=request.expression,
+            sheet_label=request.samples,
+        )
+        for note in alignment_notes:
+            _note(note, request.quiet, notices)
+        timings["read"] = time.perf_counter() - clock
+        design = design_matrix(request.design, aligned, reference=request.references)
+        weights = None
+        if request.weights:
+            weights = read_weights(request.weights)
+            weights = _align_weights(weights, expression, request.weights)
+        tested, table_columns, contrasts = _plan_tests(request, design)
+        clock = time.perf_counter()
+        with FeatureProgress(expression.shape[0], "fitting", enabled=not request.quiet) as bar:
+            fit = manylm.lm_fit(expression, design, weights=weights, progress=bar)
+        if contrasts:
+            fit = manylm.contrasts_fit(fit, contrasts)
+        timings["fit"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        if not request.moderate:
+            result = manylm.ordinary_statistics(fit)
+        elif request.treat_lfc is not None:
+            result = manylm.treat(fit, lfc=request.treat_lfc, trend=request.trend,
+                                  robust=request.robust)
+        else:
+            result = manylm.ebayes(fit, trend=request.trend, robust=request.robust)
+        table = result.top_table(table_columns, sort_by=request.sort, adjust=request.adjust,
+                                 confint=request.confint)
+        timings["moderate_and_table"] = time.perf_counter() - clock
+    table = table.reset_index()
+    clock = time.perf_counter()
+    record = _run_record(request, expression, design, aligned, result, tested, notices, timings)
+    write_table(table, request.out)
+    if request.out not in (None, "-"):
+        timings["write"] = time.perf_counter() - clock
+        write_run_record(f"{request.out}.run.json", record)
+    return table, record
+
+
+def _check_options(request: FitRequest) -> None:
+    if request.treat_lfc is not None and not request.moderate:
+        raise InputError("--treat-lfc and --no-moderation cannot be combined: treat is moderated.")
+    if request.treat_lfc is not None and request.treat_lfc < 0:
+        raise InputError(f"--treat-lfc must be >= 0; got {request.treat_lfc}.")
+    if not request.moderate and (request.trend or request.robust):
+        raise InputError("--trend and --robust moderate the variances: drop --no-moderation.")
+    if not 0 < request.confint < 1:
+        raise InputError(f"--confint must be between 0 and 1; got {request.confint}.")
+
+
+def _note(message: str, quiet: bool, notices: list[str]) -> None:
+    notices.append(message)
+    if not quiet:
+        sys.stderr.write(f"manylm: note: {message}\n")
+
+
+def _plan_tests(request: FitRequest, design: Design) -> tuple[list[str], list[str], list[str]]:
+    """What to test: names as the user wrote them, table columns, and contrasts to form."""
+    testable_terms = [t for t in design.terms if t != "Intercept"]
+    if request.contrasts:
+        from manylm.design import contrast_matrix
+
+        matrix = contrast_matrix(request.contrasts, design.coefficient_names)
+        names = [str(c) for c in matrix.columns]
+        tests = request.tests or names
+        contrasts = list(request.contrasts)
+        columns: list[str] = []
+        for test in tests:
+            if test in names:
+                columns.append(test)
+                continue
+            # A coefficient or term alongside contrasts: carried as unit contrasts.
+            for coefficient in resolve_tests([test], design.coefficient_names, design.terms):
+                label = coefficient
+                if label not in names:
+                    contrasts.append(f"{label} = {coefficient}")
+                    names.append(label)
+                columns.append(label)
+        return tests, columns, contrasts
+    if request.tests:
+        columns = resolve_tests(request.tests, design.coefficient_names, design.terms)
+        return list(request.tests), columns, []
+    if len(testable_terms) == 1:
+        term = testable_terms[0]
+        return [term], list(design.terms[term]), []
+    raise ContrastError(
+        "Say what to test with --test NAME: the design has several terms "
+        f"({', '.join(testable_terms) or 'none besides the intercept'}). Coefficients: "
+        f"{', '.join(design.coefficient_names)}. Run 'manylm design' to list them."
+    )
+
+
+def _align_weights(weights: pd.DataFrame, expression: pd.DataFrame, path: str) -> pd.DataFrame:
+    missing_features = expression.index.difference(weights.index)
+    missing_samples = expression.columns.difference(weights.columns)
+    if len(missing_features) or len(missing_samples):
+        what = []
+        if len(missing_features):
+            what.append(f"features {', '.join(map(str, missing_features[:5]))}")
+        if len(missing_samples):
+            what.append(f"samples {', '.join(map(str, missing_samples[:5]))}")
+        raise InputError(
+            f"{path}: no weights for {' and '.join(what)}; the weights file needs every feature "
+            "and sample of the expression matrix."
+        )
+    return weights.loc[expression.index, expression.columns]
+
+
+def _run_record(request: FitRequest, expression: pd.DataFrame, design: Design,
+                sheet: pd.DataFrame, result: manylm.ModeratedFit, tested: list[str],
+                notices: list[str], timings: dict[str, float]) -> dict[str, Any]:
+    inputs = {"expression": file_fingerprint(request.expression),
+              "samples": file_fingerprint(request.samples)}
+    if request.weights:
+        inputs["weights"] = file_fingerprint(request.weights)
+    prior: dict[str, Any] = {}
+    if result.moderated:
+        prior = {
+            "df_prior": _summary(result.df_prior),
+            "s2_prior": _summary(result.s2_prior),
+        }
+    return {
+        "command": "fit",
+        "argv": sys.argv[1:],
+        "inputs": inputs,
+        "n_features": int(expression.shape[0]),
+        "samples": {
+            "used": list(design.sample_ids),
+            "dropped_missing_covariates": list(design.dropped_samples),
+            "not_in_expression": [s for s in sheet.index if s not in expression.columns],
+        },
+        "design": {
+            "formula": request.design,
+            "references": request.references,
+            "coefficients": list(design.coefficient_names),
+            "non_estimable": design.non_estimable,
+            "terms": design.terms,
+        },
+        "tests": tested,
+        "contrasts": request.contrasts,
+        "options": {
+            "trend": request.trend, "robust": request.robust, "treat_lfc": request.treat_lfc,
+            "moderation": request.moderate, "adjust": request.adjust, "sort": request.sort,
+            "confint": request.confint, "weights": request.weights,
+        },
+        "prior": prior,
+        "output": None if request.out in (None, "-") else str(Path(request.out).resolve()),
+        "notices": notices,
+        "versions": package_versions(),
+        "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _summary(value: Any) -> Any:
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return float(array)
+    return {"min": float(np.nanmin(array)), "median": float(np.nanmedian(array)),
+            "max": float(np.nanmax(array))}

@@ -1,0 +1,69 @@
+"""``manylm``: parse the command line, run a verb, turn user errors into one-line messages.
+
+Exit status: 0 on success, 2 for bad usage or bad input (one line on stderr naming the file,
+row or column, and what to do), 130 when interrupted. ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from manylm.errors import ManylmError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with exit status 2 and our one-line error style."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"manylm: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from manylm import __version__
+    from manylm.cli import design_command, example_command, fit_command
+
+    parser = _Parser(
+        prog="manylm",
+        description="Fit one linear model to every feature of a genomics matrix, with limma's "
+        "moderated statistics.",
+    )
+    parser.add_argument("--version", action="version", version=f"manylm {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    fit_command.add_parser(verbs)
+    design_command.add_parser(verbs)
+    example_command.add_parser(verbs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except ManylmError as error:
+        if args.debug:
+            raise
+        sys.stderr.write(f"manylm: error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("manylm: interrupted; no output was written.\n")
+        return 130
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
+        if args.debug:
+            raise
+        sys.stderr.write(f"manylm: error: {error.strerror}: {error.filename}\n")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Command-line options shared by the verbs that build a design."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from manylm.errors import InputError
+
+__all__ = ["add_design_options", "notices_to_stderr", "parse_references"]
+
+
+def add_design_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", required=True, metavar="SAMPLES",
+                        help="sample sheet (TSV/CSV), first column the sample IDs")
+    parser.add_argument("--design", required=True, metavar="FORMULA",
+                        help="right-hand-side formula, e.g. '~ cancer + C(batch)'")
+    parser.add_argument("--reference", action="append", default=[], metavar="COLUMN=LEVEL",
+                        help="reference level of a factor (repeatable)")
+
+
+def parse_references(items: list[str]) -> dict[str, str]:
+    references: dict[str, str] = {}
+    for item in items:
+        column, sep, level = item.partition("=")
+        if not sep or not column.strip() or not level.strip():
+            raise InputError(f"--reference {item!r}: write it as COLUMN=LEVEL, e.g. cancer=Normal.")
+        references[column.strip()] = level.strip()
+    return references
+
+
+@contextmanager
+def notices_to_stderr(quiet: bool) -> Iterator[list[str]]:
+    """Print manylm's warnings as one-line notes on stderr (and collect them)."""
+    collected: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield collected
+        finally:
+            for item in caught:
+                message = str(item.message)
+                if message in collected:
+                    continue
+                collected.append(message)
+                if not quiet:
+                    sys.stderr.write(f"manylm: note: {message}\n")

@@ -1,0 +1,131 @@
+"""The run record: a JSON file saying what was run, on which inputs, with which versions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manylm.io.atomic import atomic_path
+
+__all__ = ["file_fingerprint", "package_versions", "write_run_record"]
+
+_BLOCK = 1 << 20  # 1 MiB
+_PACKAGES = ("manylm", "numpy", "scipy", "pandas", "formulaic", "pyarrow")
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Identify a file by absolute path, size and SHA-256 of its contents.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; read in 1 MiB blocks, so any size is fine.
+
+    Returns
+    -------
+    dict
+        ``{"path": str, "size": int, "sha256": str}``; ``path`` is absolute, ``sha256`` is
+        the lower-case hex digest.
+    """
+    p = Path(path).absolute()
+    digest = hashlib.sha256()
+    size = 0
+    with open(p, "rb") as fh:
+        while block := fh.read(_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return {"path": str(p), "size": size, "sha256": digest.hexdigest()}
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape manylm's results.
+
+    Returns
+    -------
+    dict of str to str
+        ``python`` and, for each of manylm, numpy, scipy, pandas, formulaic and pyarrow that is
+        installed, its version. Packages that are not installed are left out.
+    """
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            if name == "manylm":  # running from a source tree without installing
+                try:
+                    import manylm
+
+                    version = getattr(manylm, "__version__", None)
+                except ImportError:
+                    version = None
+                if version:
+                    versions[name] = str(version)
+    return versions
+
+
+def write_run_record(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
+    """Write ``record`` as indented, strict JSON, atomically.
+
+    numpy scalars and arrays become JSON numbers and lists, NaN and infinities ``null``, paths
+    strings, dates ISO 8601 strings, sets and tuples lists.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The JSON file to create or replace.
+    record : mapping
+        The record; keys become strings.
+
+    Raises
+    ------
+    TypeError
+        If a value cannot be represented in JSON (the message gives its place in the record).
+    """
+    data = _jsonable(record, "record")
+    text = json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    """Convert ``value`` to plain JSON types; ``where`` names its place for error messages."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        x = float(value)
+        return x if math.isfinite(x) else None
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value, where)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value.tolist())]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        return [_jsonable(v, where) for v in sorted(value, key=repr)]
+    raise TypeError(
+        f"run record: {where} has type {type(value).__name__}, which cannot be written as JSON"
+    )

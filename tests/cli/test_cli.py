@@ -1,0 +1,193 @@
+"""The ``manylm`` command through its real entry point, on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REFERENCE = Path(__file__).parent.parent / "reference"
+EXPRESSION = REFERENCE / "inputs" / "bladder_expr.tsv.gz"
+SAMPLES = REFERENCE / "inputs" / "bladder_samples.tsv"
+T_COLUMNS = ["feature", "estimate", "ci_low", "ci_high", "mean", "t", "p_value", "adj_p_value",
+             "lods"]
+
+
+def manylm(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [shutil.which("manylm")] if shutil.which("manylm") else [sys.executable, "-m",
+                                                                       "manylm"]
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("manylm: error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(0)
+    samples = pd.DataFrame({
+        "sample": ["01005", "01006", "01007", "01008", "01009", "01010"],
+        "group": ["A", "A", "A", "B", "B", "B"],
+        "batch": ["x", "y", "x", "y", "x", "y"],
+    })
+    samples.to_csv(folder / "samples.tsv", sep="\t", index=False)
+    values = rng.normal(5, 1, (30, 6))
+    expression = pd.DataFrame(values, columns=samples["sample"])
+    expression.insert(0, "feature", [f"g{i:02d}" for i in range(30)])
+    expression.to_csv(folder / "expr.tsv", sep="\t", index=False)
+    return {"dir": folder, "expr": folder / "expr.tsv", "samples": folder / "samples.tsv"}
+
+
+def test_example_runs_offline(tmp_path: Path) -> None:
+    result = manylm("example", "--out-dir", tmp_path / "ex", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "22283 probe sets x 57 samples" in result.stdout
+    table = pd.read_csv(tmp_path / "ex" / "cancer_vs_normal.tsv", sep="\t")
+    assert list(table.columns) == T_COLUMNS
+    assert len(table) == 22283
+    record = json.loads((tmp_path / "ex" / "cancer_vs_normal.tsv.run.json").read_text())
+    assert record["design"]["coefficients"][2] == "cancer[T.Cancer]"
+
+
+def test_fit_single_coefficient_matches_limma(tmp_path: Path) -> None:
+    out = tmp_path / "res.tsv"
+    result = manylm("fit", EXPRESSION, "--samples", SAMPLES, "--design", "~ cancer + C(batch)",
+                    "--reference", "cancer=Normal", "--test", "cancer[Cancer]", "--sort", "none",
+                    "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out, sep="\t", dtype={"feature": str})
+    assert list(table.columns) == T_COLUMNS
+    limma = pd.read_csv(REFERENCE / "limma" / "dense.top_cancerCancer.tsv.gz", sep="\t")
+    assert list(table["feature"]) == list(limma["feature"])
+    np.testing.assert_allclose(table["t"], limma["t"], rtol=1e-8)
+    np.testing.assert_allclose(table["adj_p_value"], limma["adj.P.Val"], rtol=1e-8)
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record["inputs"]["expression"]["size"] == EXPRESSION.stat().st_size
+    assert len(record["inputs"]["expression"]["sha256"]) == 64
+    assert record["prior"]["df_prior"] == pytest.approx(3.4541850203719826, rel=1e-10)
+    assert set(record) >= {"samples", "design", "options", "versions", "timings_seconds"}
+
+
+def test_term_gives_f_table_and_formats(tmp_path: Path) -> None:
+    for suffix in ("csv", "parquet"):
+        out = tmp_path / f"f.{suffix}"
+        result = manylm("fit", EXPRESSION, "--samples", SAMPLES, "--design",
+                        "~ cancer + C(batch)", "--reference", "cancer=Normal", "--test",
+                        "cancer", "--out", out, "--quiet")
+        assert result.returncode == 0, result.stderr
+        table = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out)
+        assert list(table.columns) == ["feature", "cancer[T.Biopsy]", "cancer[T.Cancer]", "mean",
+                                       "F", "p_value", "adj_p_value"]
+        assert table["p_value"].is_monotonic_increasing
+
+
+def test_stdout_ids_as_strings_and_input_order(small: dict[str, Path]) -> None:
+    result = manylm("fit", small["expr"], "--samples", small["samples"], "--design", "~ group",
+                    "--sort", "none")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split("\t") == T_COLUMNS
+    assert [line.split("\t")[0] for line in lines[1:4]] == ["g00", "g01", "g02"]
+
+
+@pytest.mark.parametrize(("option", "absent"), [("--no-moderation", "lods"),
+                                                ("--treat-lfc=0.5", "lods")])
+def test_variants_drop_lods(small: dict[str, Path], option: str, absent: str) -> None:
+    result = manylm("fit", small["expr"], "--samples", small["samples"], "--design", "~ group",
+                    option)
+    assert result.returncode == 0, result.stderr
+    header = result.stdout.splitlines()[0].split("\t")
+    assert absent not in header and header[:8] == T_COLUMNS[:8]
+
+
+def test_contrast_and_design_verb(small: dict[str, Path]) -> None:
+    design = manylm("design", small["samples"], "--design", "~ 0 + group + batch")
+    assert design.returncode == 0, design.stderr
+    assert "group[A]" in design.stdout and "batch[T.y]" in design.stdout
+    result = manylm("fit", small["expr"], "--samples", small["samples"], "--design",
+                    "~ 0 + group + batch", "--contrast", "BvA=group[B]-group[A]", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].split("\t") == T_COLUMNS
+
+
+def test_samples_matched_by_id_with_notices(small: dict[str, Path], tmp_path: Path) -> None:
+    sheet = pd.read_csv(small["samples"], sep="\t", dtype=str)
+    extra = pd.concat([sheet.iloc[::-1], pd.DataFrame([{"sample": "99999", "group": "A",
+                                                         "batch": "x"}])])
+    extra.loc[extra["sample"] == "01010", "group"] = np.nan
+    path = tmp_path / "sheet.tsv"
+    extra.to_csv(path, sep="\t", index=False)
+    result = manylm("fit", small["expr"], "--samples", path, "--design", "~ group")
+    assert result.returncode == 0, result.stderr
+    assert "99999" in result.stderr and "01010" in result.stderr
+
+
+def test_user_errors(small: dict[str, Path], tmp_path: Path) -> None:
+    expr, samples = small["expr"], small["samples"]
+    assert_user_error(manylm("fit", tmp_path / "nope.tsv", "--samples", samples, "--design",
+                             "~ group"), "nope.tsv")
+    assert_user_error(manylm("fit", expr, "--samples", samples, "--design", "~ group + sex"),
+                      "'sex'", "Available columns")
+    assert_user_error(manylm("fit", expr, "--samples", samples, "--design", "~ group + batch"),
+                      "--test", "group", "batch")
+    assert_user_error(manylm("fit", expr, "--samples", samples, "--design", "~ group",
+                             "--test", "group[C]"), "group[C]", "group[T.B]")
+    assert_user_error(manylm("fit", expr, "--samples", samples, "--design", "~ group",
+                             "--reference", "group"), "COLUMN=LEVEL")
+    assert_user_error(manylm("fit", expr, "--samples", samples, "--design", "~ 0 + group",
+                             "--contrast", "x=group[Z]-group[A]"), "group[Z]")
+    out = tmp_path / "out.xlsx"
+    assert_user_error(manylm("fit", expr, "--samples", samples, "--design", "~ group",
+                             "--out", out), ".xlsx")
+    assert not out.exists()
+    sheet = pd.read_csv(samples, sep="\t", dtype=str).iloc[:4]
+    short = tmp_path / "short.tsv"
+    sheet.to_csv(short, sep="\t", index=False)
+    assert_user_error(manylm("fit", expr, "--samples", short, "--design", "~ group"), "01009")
+
+
+def test_bad_matrix_values(small: dict[str, Path], tmp_path: Path) -> None:
+    text = small["expr"].read_text().splitlines()
+    cells = text[3].split("\t")
+    cells[2] = "abc"
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("\n".join([*text[:3], "\t".join(cells), *text[4:]]) + "\n")
+    out = tmp_path / "never.tsv"
+    assert_user_error(manylm("fit", bad, "--samples", small["samples"], "--design", "~ group",
+                             "--out", out), "g02", "abc")
+    assert not out.exists()
+    duplicate = tmp_path / "dup.tsv"
+    duplicate.write_text("\n".join([*text, text[1]]) + "\n")
+    assert_user_error(manylm("fit", duplicate, "--samples", small["samples"], "--design",
+                             "~ group"), "g00")
+
+
+def test_formula_cannot_run_code(small: dict[str, Path], tmp_path: Path) -> None:
+    for formula in ("~ __import__('os').system('touch pwned')",
+                    "~ {__import__('os').system('touch pwned')}",
+                    "~ group + {open('pwned', 'w')}"):
+        result = manylm("fit", small["expr"], "--samples", small["samples"], "--design", formula,
+                        cwd=tmp_path)
+        assert_user_error(result)
+        assert not (tmp_path / "pwned").exists()
+
+
+def test_bad_usage_exit_code() -> None:
+    result = manylm("fit", "--samples")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr

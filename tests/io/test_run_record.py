@@ -1,0 +1,85 @@
+"""Tests of manylm.io.run_record."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manylm.io import file_fingerprint, package_versions, write_run_record
+
+
+def test_file_fingerprint(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 10_000  # > 2 MiB: several blocks
+    path = tmp_path / "x.bin"
+    path.write_bytes(data)
+    fp = file_fingerprint(path)
+    assert fp == {
+        "path": str(path.absolute()),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def test_file_fingerprint_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("e.tsv").write_text("")
+    fp = file_fingerprint("e.tsv")
+    assert Path(fp["path"]).is_absolute()
+    assert fp["size"] == 0
+    assert fp["sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_package_versions() -> None:
+    versions = package_versions()
+    assert versions["python"] == platform.python_version()
+    for name in ("numpy", "pandas", "pyarrow"):
+        assert isinstance(versions[name], str) and versions[name]
+    assert "anndata" not in versions
+
+
+def test_write_run_record(tmp_path: Path) -> None:
+    record = {
+        "inputs": {"expression": {"path": Path("/x/e.tsv"), "size": np.int64(3)}},
+        "s2_prior": np.float64(0.25),
+        "df_prior": float("inf"),
+        "missing": np.nan,
+        "na": pd.NA,
+        "coefficients": np.array([1.5, np.nan]),
+        "names": ("a", "b"),
+        "flag": np.bool_(True),
+        "when": datetime.datetime(2024, 1, 2, 3, 4, 5),
+        7: "int key",
+    }
+    path = tmp_path / "run.json"
+    write_run_record(path, record)
+    text = path.read_text()
+    assert text.endswith("\n")
+    assert '\n  "inputs": {\n' in text  # indent 2
+    data = json.loads(text)
+    assert data == {
+        "inputs": {"expression": {"path": "/x/e.tsv", "size": 3}},
+        "s2_prior": 0.25,
+        "df_prior": None,
+        "missing": None,
+        "na": None,
+        "coefficients": [1.5, None],
+        "names": ["a", "b"],
+        "flag": True,
+        "when": "2024-01-02T03:04:05",
+        "7": "int key",
+    }
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_write_run_record_unknown_type(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    with pytest.raises(TypeError, match=r"record\['x'\]\[0\] has type object"):
+        write_run_record(path, {"x": [object()]})
+    assert list(tmp_path.iterdir()) == []
