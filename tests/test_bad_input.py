@@ -23,7 +23,7 @@ def expression(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_design_and_sample_count_mismatch(expression) -> None:
-    with pytest.raises(manylm.DesignError, match="6 samples .* 4 rows"):
+    with pytest.raises(manylm.DesignError, match=r"6 samples .* 4 rows"):
         manylm.lm_fit(expression.to_numpy(), np.ones((4, 1)))
 
 
@@ -40,7 +40,7 @@ def test_non_numeric_values(expression, samples) -> None:
 
 
 def test_formula_with_missing_column_lists_available(expression, samples) -> None:
-    with pytest.raises(manylm.FormulaError, match="'sex'.*Available columns: 'group', 'age'"):
+    with pytest.raises(manylm.FormulaError, match=r"'sex'.*Available columns: 'group', 'age'"):
         manylm.lm_fit(expression, "~ group + sex", samples=samples)
 
 

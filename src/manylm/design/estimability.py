@@ -17,7 +17,9 @@ __all__ = ["RANK_TOLERANCE", "estimable_columns"]
 RANK_TOLERANCE = 1e-7
 
 
-def estimable_columns(design: NDArray[np.float64], tol: float = RANK_TOLERANCE) -> NDArray[np.bool_]:
+def estimable_columns(
+    design: NDArray[np.float64], tol: float = RANK_TOLERANCE
+) -> NDArray[np.bool_]:
     """Boolean mask of the design columns that are estimable, in ``dqrdc2``'s pivoting order.
 
     Parameters

@@ -7,7 +7,8 @@ so the result for a feature never depends on which other features share its bloc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,10 +35,11 @@ class BlockFitter:
         Precision of the arithmetic.
     """
 
-    design: NDArray[np.float64]
+    design: NDArray[np.floating]
     estimable: NDArray[np.bool_]
-    sample_weights: NDArray[np.float64] | None = None
+    sample_weights: NDArray[np.floating] | None = None
     dtype: type = np.float64
+    _dense: DenseSolver = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         solver = DenseSolver.from_design(self.design, self.estimable, self.sample_weights)
@@ -45,7 +47,7 @@ class BlockFitter:
 
     @property
     def centre_rows(self) -> bool:
-        return self._dense.ones_coefficients is not None  # type: ignore[attr-defined,no-any-return]
+        return self._dense.ones_coefficients is not None
 
     def __call__(
         self,
@@ -76,16 +78,16 @@ class BlockFitter:
             weights = np.where(finite, weights, 0.0)
             return self._weighted(y, weights, keep_residuals)
         if complete.all():
-            return self._dense(y, keep_residuals=keep_residuals)  # type: ignore[attr-defined,no-any-return]
+            return self._dense(y, keep_residuals=keep_residuals)
         if not complete.any():
             return self._weighted(y, self._observed_weights(finite), keep_residuals)
-        dense = self._dense(y[complete], keep_residuals=keep_residuals)  # type: ignore[attr-defined]
+        dense = self._dense(y[complete], keep_residuals=keep_residuals)
         rows = ~complete
         masked = self._weighted(y[rows], self._observed_weights(finite[rows]), keep_residuals)
         return _merge(complete, dense, masked)
 
     def _observed_weights(self, finite: NDArray[np.bool_]) -> NDArray[np.floating]:
-        base = (
+        base: NDArray[Any] = (
             np.ones(finite.shape[1], dtype=self.dtype)
             if self.sample_weights is None
             else self.sample_weights.astype(self.dtype)
@@ -95,7 +97,7 @@ class BlockFitter:
     def _weighted(
         self, y: NDArray[np.floating], weights: NDArray[np.floating], keep_residuals: bool
     ) -> ChunkFit:
-        design = self.design.astype(self.dtype)
+        design: NDArray[Any] = self.design.astype(self.dtype)
         # Non-estimable columns of the whole design can never be estimated for a subset.
         fit = fit_weighted(
             y, weights, design[:, self.estimable], centre_rows=self.centre_rows,
@@ -115,7 +117,9 @@ class BlockFitter:
 
 
 def _merge(complete: NDArray[np.bool_], dense: ChunkFit, masked: ChunkFit) -> ChunkFit:
-    def put(a: NDArray[np.float64] | None, b: NDArray[np.float64] | None) -> NDArray[np.float64] | None:
+    def put(
+        a: NDArray[np.floating] | None, b: NDArray[np.floating] | None
+    ) -> NDArray[np.floating] | None:
         if a is None or b is None:
             return None
         out = np.empty((complete.shape[0], *a.shape[1:]), dtype=np.result_type(a, b))

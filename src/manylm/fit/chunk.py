@@ -29,13 +29,13 @@ class ChunkFit:
     residuals, fitted : arrays of shape (n_features, n_samples), only when asked for.
     """
 
-    coefficients: NDArray[np.float64]
-    stdev_unscaled: NDArray[np.float64]
-    residual_variance: NDArray[np.float64]
-    df_residual: NDArray[np.float64]
-    mean: NDArray[np.float64]
-    residuals: NDArray[np.float64] | None = None
-    fitted: NDArray[np.float64] | None = None
+    coefficients: NDArray[np.floating]
+    stdev_unscaled: NDArray[np.floating]
+    residual_variance: NDArray[np.floating]
+    df_residual: NDArray[np.floating]
+    mean: NDArray[np.floating]
+    residuals: NDArray[np.floating] | None = None
+    fitted: NDArray[np.floating] | None = None
 
     @property
     def n_features(self) -> int:
@@ -56,6 +56,6 @@ def concatenate_chunks(chunks: Sequence[ChunkFit], n_coefficients: int) -> Chunk
         residual_variance=np.concatenate([c.residual_variance for c in chunks]),
         df_residual=np.concatenate([c.df_residual for c in chunks]),
         mean=np.concatenate([c.mean for c in chunks]),
-        residuals=np.concatenate([c.residuals for c in chunks]) if keep_residuals else None,  # type: ignore[misc]
-        fitted=np.concatenate([c.fitted for c in chunks]) if keep_residuals else None,  # type: ignore[misc]
+        residuals=np.concatenate([c.residuals for c in chunks]) if keep_residuals else None,
+        fitted=np.concatenate([c.fitted for c in chunks]) if keep_residuals else None,
     )

@@ -27,19 +27,19 @@ class DenseSolver:
     Build it once with :meth:`from_design`; call it on each block of features.
     """
 
-    q: NDArray[np.float64]  # (n, r) orthonormal basis of the estimable columns
-    r_inverse_t: NDArray[np.float64]  # (r, r) R^-T
+    q: NDArray[np.floating]  # (n, r) orthonormal basis of the estimable columns
+    r_inverse_t: NDArray[np.floating]  # (r, r) R^-T
     estimable: NDArray[np.bool_]  # (p,)
-    stdev_unscaled: NDArray[np.float64]  # (p,), NaN where not estimable
-    ones_coefficients: NDArray[np.float64] | None  # (r,) coefficients of the all-ones vector
-    sqrt_weights: NDArray[np.float64] | None  # (n,) per-sample weights, square-rooted
+    stdev_unscaled: NDArray[np.floating]  # (p,), NaN where not estimable
+    ones_coefficients: NDArray[np.floating] | None  # (r,) coefficients of the all-ones vector
+    sqrt_weights: NDArray[np.floating] | None  # (n,) per-sample weights, square-rooted
 
     @classmethod
     def from_design(
         cls,
-        design: NDArray[np.float64],
+        design: NDArray[np.floating],
         estimable: NDArray[np.bool_],
-        sample_weights: NDArray[np.float64] | None = None,
+        sample_weights: NDArray[np.floating] | None = None,
     ) -> DenseSolver:
         x = design[:, estimable]
         sqrt_w = None if sample_weights is None else np.sqrt(sample_weights)
@@ -58,11 +58,11 @@ class DenseSolver:
             ones_coef = r_inverse @ ones_effects
         return cls(q, r_inverse.T, estimable, stdev, ones_coef, sqrt_w)
 
-    def __call__(self, y: NDArray[np.float64], *, keep_residuals: bool = False) -> ChunkFit:
+    def __call__(self, y: NDArray[np.floating], *, keep_residuals: bool = False) -> ChunkFit:
         """Fit every row of ``y`` (features x samples, no missing values)."""
         n_features, n_samples = y.shape
         mean = y.mean(axis=1)
-        centre: NDArray[np.float64] | None = None
+        centre: NDArray[np.floating] | None = None
         work = y
         if self.ones_coefficients is not None:
             if self.sqrt_weights is None:

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from manylm.design.matrix import Design, design_matrix
 from manylm.engine.inmemory import fit_in_blocks
-from manylm.errors import DataError, DesignError, InputError
+from manylm.errors import DataError, DesignError
 from manylm.fit.block import BlockFitter
 from manylm.fit.result import LinearModelFit
 

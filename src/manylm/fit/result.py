@@ -43,12 +43,12 @@ class LinearModelFit:
     residuals, fitted : DataFrame or None (features x samples), when asked for.
     """
 
-    coefficients: NDArray[np.float64]
-    stdev_unscaled: NDArray[np.float64]
-    residual_variance: NDArray[np.float64]
-    df_residual: NDArray[np.float64]
-    mean: NDArray[np.float64]
-    cov_unscaled: NDArray[np.float64]
+    coefficients: NDArray[np.floating]
+    stdev_unscaled: NDArray[np.floating]
+    residual_variance: NDArray[np.floating]
+    df_residual: NDArray[np.floating]
+    mean: NDArray[np.floating]
+    cov_unscaled: NDArray[np.floating]
     feature_ids: pd.Index
     coefficient_names: list[str]
     design: Design
@@ -59,7 +59,7 @@ class LinearModelFit:
 
     # ----------------------------------------------------------------- views
     @property
-    def sigma(self) -> NDArray[np.float64]:
+    def sigma(self) -> NDArray[np.floating]:
         """Residual standard deviation of each feature."""
         return np.sqrt(self.residual_variance)
 
@@ -67,7 +67,7 @@ class LinearModelFit:
     def n_features(self) -> int:
         return int(self.coefficients.shape[0])
 
-    def _frame(self, values: NDArray[np.float64]) -> pd.DataFrame:
+    def _frame(self, values: NDArray[np.floating]) -> pd.DataFrame:
         return pd.DataFrame(values, index=self.feature_ids, columns=self.coefficient_names)
 
     @property

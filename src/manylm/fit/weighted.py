@@ -33,9 +33,9 @@ BATCHED_RANK_TOLERANCE = 3e-6
 
 
 def fit_weighted(
-    y: NDArray[np.float64],
-    weights: NDArray[np.float64],
-    design: NDArray[np.float64],
+    y: NDArray[np.floating],
+    weights: NDArray[np.floating],
+    design: NDArray[np.floating],
     *,
     centre_rows: bool,
     keep_residuals: bool = False,
@@ -162,7 +162,7 @@ def _cholesky_solve(lower: NDArray[np.float64], rhs: NDArray[np.float64]) -> NDA
 
 def _triangular_inverse(lower: NDArray[np.float64]) -> NDArray[np.float64]:
     """Inverse of each lower-triangular factor, by forward substitution."""
-    n_features, n_coef, _ = lower.shape
+    n_coef = lower.shape[1]
     inverse = np.zeros_like(lower)
     for i in range(n_coef):
         inverse[:, i, i] = 1.0 / lower[:, i, i]

@@ -49,16 +49,16 @@ class ModeratedFit:
     """
 
     fit: LinearModelFit
-    t: NDArray[np.float64]
-    p_value: NDArray[np.float64]
-    lods: NDArray[np.float64] | None
-    df_total: NDArray[np.float64]
-    s2_post: NDArray[np.float64]
-    s2_prior: float | NDArray[np.float64]
-    df_prior: float | NDArray[np.float64]
-    var_prior: NDArray[np.float64] | None
-    F: NDArray[np.float64] | None
-    F_p_value: NDArray[np.float64] | None
+    t: NDArray[np.floating]
+    p_value: NDArray[np.floating]
+    lods: NDArray[np.floating] | None
+    df_total: NDArray[np.floating]
+    s2_post: NDArray[np.floating]
+    s2_prior: float | NDArray[np.floating]
+    df_prior: float | NDArray[np.floating]
+    var_prior: NDArray[np.floating] | None
+    F: NDArray[np.floating] | None
+    F_p_value: NDArray[np.floating] | None
     F_df1: int
     treat_lfc: float | None
     moderated: bool
@@ -72,7 +72,9 @@ class ModeratedFit:
     def coefficient_names(self) -> list[str]:
         return self.fit.coefficient_names
 
-    def f_test(self, coefficients: list[int]) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+    def f_test(
+        self, coefficients: list[int]
+    ) -> tuple[NDArray[np.floating], NDArray[np.floating], int]:
         """F statistic, its p-value and numerator df over some coefficients (by position)."""
         cov = self.fit.cov_unscaled[np.ix_(coefficients, coefficients)]
         f, df1 = f_statistic(self.t[:, coefficients], cov)
@@ -107,9 +109,9 @@ def _check_fit(fit: LinearModelFit) -> None:
         raise InputError("No feature has a finite residual variance.")
 
 
-def _squeeze(fit: LinearModelFit, trend: bool | NDArray[np.float64], robust: bool,
-             winsor_tail_p: tuple[float, float]) -> tuple[SqueezedVariances, NDArray[np.float64]]:
-    covariate: NDArray[np.float64] | None
+def _squeeze(fit: LinearModelFit, trend: bool | NDArray[np.floating], robust: bool,
+             winsor_tail_p: tuple[float, float]) -> tuple[SqueezedVariances, NDArray[np.floating]]:
+    covariate: NDArray[np.floating] | None
     if isinstance(trend, (bool, np.bool_)):
         covariate = fit.mean if trend else None
     else:
@@ -133,7 +135,7 @@ def ebayes(
     *,
     proportion: float = 0.01,
     stdev_coef_lim: tuple[float, float] = (0.1, 4.0),
-    trend: bool | NDArray[np.float64] = False,
+    trend: bool | NDArray[np.floating] = False,
     robust: bool = False,
     winsor_tail_p: tuple[float, float] = (0.05, 0.1),
 ) -> ModeratedFit:
@@ -188,7 +190,7 @@ def treat(
     fit: LinearModelFit,
     *,
     lfc: float = float(np.log2(1.2)),
-    trend: bool | NDArray[np.float64] = False,
+    trend: bool | NDArray[np.floating] = False,
     robust: bool = False,
     winsor_tail_p: tuple[float, float] = (0.05, 0.1),
 ) -> ModeratedFit:
@@ -245,7 +247,7 @@ def ordinary_statistics(fit: LinearModelFit) -> ModeratedFit:
     )
 
 
-def _f_pvalue(f: NDArray[np.float64], df1: int, df2: Any) -> NDArray[np.float64]:
+def _f_pvalue(f: NDArray[np.floating], df1: int, df2: Any) -> NDArray[np.floating]:
     df2 = np.broadcast_to(np.asarray(df2, dtype=np.float64), f.shape)
     with np.errstate(invalid="ignore"):
         return np.where(
@@ -254,9 +256,9 @@ def _f_pvalue(f: NDArray[np.float64], df1: int, df2: Any) -> NDArray[np.float64]
         )
 
 
-def _tmixture(t: NDArray[np.float64], stdev_unscaled: NDArray[np.float64],
-              df: NDArray[np.float64], proportion: float,
-              limits: NDArray[np.float64] | None) -> float:
+def _tmixture(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
+              df: NDArray[np.floating], proportion: float,
+              limits: NDArray[np.floating] | None) -> float:
     """Prior variance of non-zero coefficients (limma's ``tmixture.vector``)."""
     keep = ~np.isnan(t)
     t, stdev_unscaled, df = t[keep], stdev_unscaled[keep], df[keep]
@@ -288,9 +290,9 @@ def _tmixture(t: NDArray[np.float64], stdev_unscaled: NDArray[np.float64],
     return float(np.mean(v0))
 
 
-def _lods(t: NDArray[np.float64], stdev_unscaled: NDArray[np.float64],
-          var_prior: NDArray[np.float64], df_total: NDArray[np.float64],
-          df_prior: float | NDArray[np.float64], proportion: float) -> NDArray[np.float64]:
+def _lods(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
+          var_prior: NDArray[np.floating], df_total: NDArray[np.floating],
+          df_prior: float | NDArray[np.floating], proportion: float) -> NDArray[np.floating]:
     """B-statistic: log posterior odds that the coefficient is non-zero."""
     v = stdev_unscaled**2
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -14,8 +14,8 @@ __all__ = ["f_statistic"]
 
 
 def f_statistic(
-    t: NDArray[np.float64], cov_unscaled: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], int]:
+    t: NDArray[np.floating], cov_unscaled: NDArray[np.floating]
+) -> tuple[NDArray[np.floating], int]:
     """F statistic of each row of ``t`` (features x coefficients) and its numerator df."""
     n_tests = t.shape[1]
     if n_tests == 1:

@@ -41,4 +41,4 @@ def trigamma_inverse(x: ArrayLike) -> NDArray[np.float64]:
             if np.max(-dif / estimate) < 1e-8:
                 break
         y[work] = estimate
-    return y[0] if scalar else y  # type: ignore[return-value]
+    return y[0] if scalar else y
