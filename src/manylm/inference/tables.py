@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
 
 from manylm.errors import EstimabilityError, InputError
 from manylm.inference.adjust import p_adjust
+from manylm.moderate.student_t import student_t_quantile
 
 if TYPE_CHECKING:
     from manylm.moderate.ebayes import ModeratedFit
@@ -108,7 +108,7 @@ def _t_table(result: ModeratedFit, j: int, confint: float) -> pd.DataFrame:
     estimate = fit.coefficients[:, j]
     se = fit.stdev_unscaled[:, j] * np.sqrt(result.s2_post)
     df = np.where(result.df_total > 0, result.df_total, np.nan)
-    margin = se * stats.t.ppf((1 + confint) / 2, df)
+    margin = se * student_t_quantile((1 + confint) / 2, df)
     table = pd.DataFrame(
         {
             "estimate": estimate,
@@ -116,12 +116,13 @@ def _t_table(result: ModeratedFit, j: int, confint: float) -> pd.DataFrame:
             "ci_high": estimate + margin,
             "mean": fit.mean,
             "t": result.t[:, j],
-            "p_value": result.p_value[:, j],
+            "p_value": result.p_value_of(j),
         },
         index=fit.feature_ids,
     )
-    if result.lods is not None:
-        table["lods"] = result.lods[:, j]
+    lods = result.lods_of(j)
+    if lods is not None:
+        table["lods"] = lods
     return table
 
 
@@ -159,6 +160,6 @@ def _sorted(table: pd.DataFrame, sort_by: str, *, single: bool) -> pd.DataFrame:
         key = -table["lods"].to_numpy()
     else:  # mean
         key = -table["mean"].to_numpy()
-    # Stable, NaN last (R's order(..., na.last = TRUE)).
-    order = np.lexsort((key, np.isnan(key)))
+    # Stable, NaN last (R's order(..., na.last = TRUE)); argsort puts NaN last already.
+    order = np.argsort(key, kind="stable")
     return table.iloc[order]

@@ -8,7 +8,7 @@ features (the reduce step); everything after it is per-feature arithmetic (the m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from manylm.errors import InputError
 from manylm.fit.result import LinearModelFit
 from manylm.moderate.fstat import f_statistic
 from manylm.moderate.squeeze import SqueezedVariances, squeeze_var
+from manylm.moderate.student_t import student_t_sf
 
 __all__ = ["ModeratedFit", "ebayes", "ordinary_statistics", "treat"]
 
@@ -28,41 +29,35 @@ __all__ = ["ModeratedFit", "ebayes", "ordinary_statistics", "treat"]
 class ModeratedFit:
     """Test statistics for every feature and coefficient, with the prior they came from.
 
+    p-values, B-statistics and the F statistic are computed on first access, one coefficient at
+    a time, and cached (a table for one coefficient never pays for the others).
+
     Attributes
     ----------
     fit : LinearModelFit
-    t, p_value : arrays of shape (n_features, n_coefficients)
-    lods : array of shape (n_features, n_coefficients) or None
-        B-statistics (log-odds of differential expression); None for ``treat`` and ordinary fits.
+    t : array of shape (n_features, n_coefficients)
+        Moderated t (treat: the shifted t, zero inside the threshold; ordinary: ordinary t).
     df_total : array of shape (n_features,)
     s2_post : array of shape (n_features,)
         Posterior (moderated) residual variance; the residual variance for ordinary fits.
     s2_prior, df_prior : float or array of shape (n_features,)
-    var_prior : array of shape (n_coefficients,) or None
-        Prior variance of the non-zero coefficients, used by the B-statistic.
-    F, F_p_value : arrays of shape (n_features,) or None
-        Moderated F over all coefficients (only for a full-rank design, as limma).
-    F_df1 : int
     treat_lfc : float or None
     moderated : bool
     proportion : float
+    p_value, lods, var_prior, F, F_p_value, F_df1 : computed on access (see the properties).
     """
 
     fit: LinearModelFit
     t: NDArray[np.floating]
-    p_value: NDArray[np.floating]
-    lods: NDArray[np.floating] | None
     df_total: NDArray[np.floating]
     s2_post: NDArray[np.floating]
     s2_prior: float | NDArray[np.floating]
     df_prior: float | NDArray[np.floating]
-    var_prior: NDArray[np.floating] | None
-    F: NDArray[np.floating] | None
-    F_p_value: NDArray[np.floating] | None
-    F_df1: int
     treat_lfc: float | None
     moderated: bool
-    proportion: float
+    proportion: float = 0.01
+    stdev_coef_lim: tuple[float, float] = (0.1, 4.0)
+    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def feature_ids(self) -> pd.Index:
@@ -72,14 +67,129 @@ class ModeratedFit:
     def coefficient_names(self) -> list[str]:
         return self.fit.coefficient_names
 
+    def _cached(self, key: Any, compute: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    # ---------------------------------------------------------------- p-values
+    def p_value_of(self, j: int) -> NDArray[np.floating]:
+        """Two-sided p-values of coefficient ``j`` (treat: of |coefficient| > lfc)."""
+        return self._cached(("p", j), lambda: self._p_value(j))
+
+    def _p_value(self, j: int) -> NDArray[np.floating]:
+        df = np.where(self.df_total > 0, self.df_total, np.nan)
+        if self.treat_lfc is None:
+            return 2 * student_t_sf(np.abs(self.t[:, j]), df)
+        se = self.fit.stdev_unscaled[:, j] * np.sqrt(self.s2_post)
+        coefficient = np.abs(self.fit.coefficients[:, j])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            right = (coefficient - self.treat_lfc) / se
+            left = (coefficient + self.treat_lfc) / se
+        return student_t_sf(right, df) + student_t_sf(left, df)
+
+    @property
+    def p_value(self) -> NDArray[np.floating]:
+        """p-values of every coefficient, shape (n_features, n_coefficients)."""
+        return np.column_stack([self.p_value_of(j) for j in range(self.t.shape[1])])
+
+    # ------------------------------------------------------------- B-statistic
+    @property
+    def var_prior(self) -> NDArray[np.floating] | None:
+        """Prior variance of the non-zero coefficients (limma's ``var.prior``)."""
+        if not self.moderated or self.treat_lfc is not None:
+            return None
+        return self._cached("var_prior", self._var_prior)
+
+    def _var_prior(self) -> NDArray[np.floating]:
+        s2_prior_median = float(np.median(np.asarray(self.s2_prior)))
+        limits = np.asarray(self.stdev_coef_lim, dtype=np.float64) ** 2 / s2_prior_median
+        values = np.array([
+            _tmixture(self.t[:, j], self.fit.stdev_unscaled[:, j], self.df_total,
+                      self.proportion, limits)
+            for j in range(self.t.shape[1])
+        ])
+        failed = np.isnan(values)
+        if failed.any():
+            values[failed] = 1 / s2_prior_median
+        return values
+
+    def lods_of(self, j: int) -> NDArray[np.floating] | None:
+        """B-statistics (log-odds that the coefficient is non-zero) of coefficient ``j``."""
+        var_prior = self.var_prior
+        if var_prior is None:
+            return None
+        return self._cached(
+            ("lods", j),
+            lambda: _lods(self.t[:, j], self.fit.stdev_unscaled[:, j], float(var_prior[j]),
+                          self.df_total, self.df_prior, self.proportion),
+        )
+
+    @property
+    def lods(self) -> NDArray[np.floating] | None:
+        if self.var_prior is None:
+            return None
+        columns = [self.lods_of(j) for j in range(self.t.shape[1])]
+        return np.column_stack([c for c in columns if c is not None])
+
+    # -------------------------------------------------------------- F statistic
     def f_test(
         self, coefficients: list[int]
     ) -> tuple[NDArray[np.floating], NDArray[np.floating], int]:
         """F statistic, its p-value and numerator df over some coefficients (by position)."""
+        return self._cached(
+            ("F", tuple(coefficients)), lambda: self._f_test(coefficients)
+        )
+
+    def _f_test(self, coefficients: list[int]) -> tuple[
+            NDArray[np.floating], NDArray[np.floating], int]:
         cov = self.fit.cov_unscaled[np.ix_(coefficients, coefficients)]
         f, df1 = f_statistic(self.t[:, coefficients], cov)
-        df2 = self.df_prior + self.fit.df_residual if self.moderated else self.fit.df_residual
+        if self.moderated:
+            df2 = np.asarray(self.df_prior + self.fit.df_residual, dtype=np.float64)
+        else:
+            df2 = np.where(self.fit.df_residual > 0, self.fit.df_residual, np.nan)
         return f, _f_pvalue(f, df1, df2), df1
+
+    @property
+    def _f_available(self) -> bool:
+        # limma computes the overall F only for a full-rank design (and never for treat).
+        return self.treat_lfc is None and (
+            self.fit.contrasts is not None or bool(self.fit.design.estimable.all()))
+
+    @property
+    def F(self) -> NDArray[np.floating] | None:
+        """Moderated F over all coefficients (None for treat or a rank-deficient design)."""
+        if not self._f_available:
+            return None
+        return self.f_test(list(range(self.t.shape[1])))[0]
+
+    @property
+    def F_p_value(self) -> NDArray[np.floating] | None:
+        if not self._f_available:
+            return None
+        return self.f_test(list(range(self.t.shape[1])))[1]
+
+    @property
+    def F_df1(self) -> int:
+        return self.f_test(list(range(self.t.shape[1])))[2] if self._f_available else 0
+
+    # ------------------------------------------------------------------ views
+    def subset(self, features: NDArray[np.bool_]) -> ModeratedFit:
+        """The results for some features only (the prior is kept as estimated from all)."""
+
+        def cut(value: Any) -> Any:
+            return value[features] if np.ndim(value) >= 1 else value
+
+        subset = replace(
+            self, fit=self.fit.subset(features), t=self.t[features],
+            df_total=self.df_total[features], s2_post=self.s2_post[features],
+            s2_prior=cut(self.s2_prior), df_prior=cut(self.df_prior),
+        )
+        if self.var_prior is not None:
+            # The B-statistic's prior, like the variance prior, comes from all features.
+            subset._cache["var_prior"] = self.var_prior
+        return subset
 
     def top_table(self, coef: Any = None, **options: Any) -> pd.DataFrame:
         """The table of results; see :func:`manylm.top_table`."""
@@ -160,29 +270,10 @@ def ebayes(
     s2_post = squeezed.var_post
     with np.errstate(invalid="ignore", divide="ignore"):
         t = fit.coefficients / fit.stdev_unscaled / np.sqrt(s2_post)[:, None]
-    p_value = 2 * stats.t.sf(np.abs(t), df_total[:, None])
-    # B-statistic (Smyth 2004, section 5).
-    s2_prior_median = float(np.median(np.asarray(squeezed.var_prior)))
-    limits = np.asarray(stdev_coef_lim, dtype=np.float64) ** 2 / s2_prior_median
-    var_prior = np.array([
-        _tmixture(t[:, j], fit.stdev_unscaled[:, j], df_total, proportion, limits)
-        for j in range(t.shape[1])
-    ])
-    failed = np.isnan(var_prior)
-    if failed.any():
-        var_prior[failed] = 1 / s2_prior_median if np.ndim(squeezed.var_prior) else (
-            1 / float(squeezed.var_prior))
-    lods = _lods(t, fit.stdev_unscaled, var_prior, df_total, squeezed.df_prior, proportion)
-    f_value = f_p = None
-    f_df1 = 0
-    if fit.contrasts is not None or fit.design.estimable.all():
-        f_value, f_df1 = f_statistic(t, fit.cov_unscaled)
-        f_p = _f_pvalue(f_value, f_df1, squeezed.df_prior + fit.df_residual)
     return ModeratedFit(
-        fit=fit, t=t, p_value=p_value, lods=lods, df_total=df_total, s2_post=s2_post,
-        s2_prior=squeezed.var_prior, df_prior=squeezed.df_prior, var_prior=var_prior,
-        F=f_value, F_p_value=f_p, F_df1=f_df1, treat_lfc=None, moderated=True,
-        proportion=proportion,
+        fit=fit, t=t, df_total=df_total, s2_post=s2_post, s2_prior=squeezed.var_prior,
+        df_prior=squeezed.df_prior, treat_lfc=None, moderated=True, proportion=proportion,
+        stdev_coef_lim=stdev_coef_lim,
     )
 
 
@@ -208,10 +299,7 @@ def treat(
     coefficients = fit.coefficients
     se = fit.stdev_unscaled * np.sqrt(squeezed.var_post)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        right = (np.abs(coefficients) - lfc) / se
-        left = (np.abs(coefficients) + lfc) / se
-    p_value = stats.t.sf(right, df_total[:, None]) + stats.t.sf(left, df_total[:, None])
-    right = np.maximum(right, 0)
+        right = np.maximum((np.abs(coefficients) - lfc) / se, 0)
     t = np.zeros_like(coefficients)
     up = coefficients > lfc
     down = coefficients < -lfc
@@ -219,10 +307,8 @@ def treat(
     t[down] = -right[down]
     t[np.isnan(coefficients) | np.isnan(se)] = np.nan
     return ModeratedFit(
-        fit=fit, t=t, p_value=p_value, lods=None, df_total=df_total,
-        s2_post=squeezed.var_post, s2_prior=squeezed.var_prior, df_prior=squeezed.df_prior,
-        var_prior=None, F=None, F_p_value=None, F_df1=0, treat_lfc=lfc, moderated=True,
-        proportion=0.01,
+        fit=fit, t=t, df_total=df_total, s2_post=squeezed.var_post,
+        s2_prior=squeezed.var_prior, df_prior=squeezed.df_prior, treat_lfc=lfc, moderated=True,
     )
 
 
@@ -232,18 +318,9 @@ def ordinary_statistics(fit: LinearModelFit) -> ModeratedFit:
     s2 = fit.residual_variance
     with np.errstate(invalid="ignore", divide="ignore"):
         t = fit.coefficients / fit.stdev_unscaled / np.sqrt(s2)[:, None]
-    df = fit.df_residual.astype(np.float64)
-    df_for_p = np.where(df > 0, df, np.nan)
-    p_value = 2 * stats.t.sf(np.abs(t), df_for_p[:, None])
-    f_value = f_p = None
-    f_df1 = 0
-    if fit.contrasts is not None or fit.design.estimable.all():
-        f_value, f_df1 = f_statistic(t, fit.cov_unscaled)
-        f_p = _f_pvalue(f_value, f_df1, df_for_p)
     return ModeratedFit(
-        fit=fit, t=t, p_value=p_value, lods=None, df_total=df, s2_post=s2, s2_prior=np.nan,
-        df_prior=0.0, var_prior=None, F=f_value, F_p_value=f_p, F_df1=f_df1, treat_lfc=None,
-        moderated=False, proportion=0.01,
+        fit=fit, t=t, df_total=fit.df_residual.astype(np.float64), s2_post=s2, s2_prior=np.nan,
+        df_prior=0.0, treat_lfc=None, moderated=False,
     )
 
 
@@ -274,7 +351,7 @@ def _tmixture(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
         tail = stats.t.logsf(t[smaller], df[smaller])
         t = t.copy()
         t[smaller] = stats.t.isf(np.exp(tail), df_max)
-    order = np.argsort(-t, kind="stable")[:n_target]
+    order = _largest_first(t, n_target)
     t_top = t[order]
     v1 = stdev_unscaled[order] ** 2
     r = np.arange(1, n_target + 1)
@@ -290,16 +367,31 @@ def _tmixture(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
     return float(np.mean(v0))
 
 
+def _largest_first(values: NDArray[np.floating], k: int) -> NDArray[np.intp]:
+    """Positions of the k largest values, largest first, ties in input order (R's stable order).
+
+    A partial selection, then a stable sort of the few selected: the same set and order as a full
+    stable sort, without sorting every feature.
+    """
+    if k >= values.shape[0]:
+        return np.argsort(-values, kind="stable")
+    threshold = np.partition(values, values.shape[0] - k)[values.shape[0] - k]
+    above = np.flatnonzero(values > threshold)
+    ties = np.flatnonzero(values == threshold)[: k - above.shape[0]]
+    chosen = np.sort(np.concatenate([above, ties]))
+    return chosen[np.argsort(-values[chosen], kind="stable")]
+
+
 def _lods(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
-          var_prior: NDArray[np.floating], df_total: NDArray[np.floating],
+          var_prior: float, df_total: NDArray[np.floating],
           df_prior: float | NDArray[np.floating], proportion: float) -> NDArray[np.floating]:
-    """B-statistic: log posterior odds that the coefficient is non-zero."""
+    """B-statistic of one coefficient: log posterior odds that it is non-zero."""
     v = stdev_unscaled**2
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (v + var_prior[None, :]) / v
+        r = (v + var_prior) / v
         t2 = t**2
-        infinite = np.broadcast_to(np.asarray(df_prior) > 1e6, (t.shape[0],))[:, None]
-        d = df_total[:, None]
+        infinite = np.broadcast_to(np.asarray(df_prior) > 1e6, (t.shape[0],))
+        d = df_total
         kernel = np.where(
             infinite,
             t2 * (1 - 1 / r) / 2,
