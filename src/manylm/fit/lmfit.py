@@ -146,7 +146,8 @@ def _as_matrix(data: Any) -> tuple[NDArray[Any], list[str] | pd.Index, list[str]
             raise DataError("The data must be a numeric matrix (features x samples).") from None
         if matrix.dtype.kind not in "fiub":
             raise DataError(f"The data must be numeric; got values of type {matrix.dtype}.")
-        features, samples = pd.Index([f"feature{i + 1}" for i in range(matrix.shape[0])]), None
+        # Features of a bare array are known by position (0, 1, ...).
+        features, samples = pd.RangeIndex(matrix.shape[0] if matrix.ndim == 2 else 1), None
     if matrix.ndim == 1:
         matrix = matrix[None, :]
     if matrix.ndim != 2:

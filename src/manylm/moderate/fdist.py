@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -101,7 +102,7 @@ def fit_f_dist(
         )
     x_ok = np.maximum(x_ok, 1e-5 * median)
     z = np.log(x_ok)
-    e = z - digamma(df1_ok / 2) + np.log(df1_ok / 2)
+    e = z - _per_distinct(digamma, df1_ok / 2) + np.log(df1_ok / 2)
     if cov is None:
         emean: float | NDArray[np.float64] = float(np.mean(e))
         evar = float(np.sum((e - emean) ** 2) / (n_ok - 1))
@@ -115,7 +116,7 @@ def fit_f_dist(
         emean[ok] = fitted
         if n_ok < n:
             emean[~ok] = spline.evaluate(cov[~ok]) @ coef
-    evar = evar - float(np.mean(trigamma(df1_ok / 2)))
+    evar = evar - float(np.mean(_per_distinct(trigamma, df1_ok / 2)))
     if evar > 0:
         df2 = float(2 * trigamma_inverse(evar))
         scale = np.exp(emean + digamma(df2 / 2) - np.log(df2 / 2))
@@ -125,3 +126,12 @@ def fit_f_dist(
     if np.ndim(scale) == 0:
         scale = float(scale)
     return FDistFit(scale, df2)
+
+
+def _per_distinct(function: Any, values: Any) -> Any:
+    """``function(values)`` evaluated once per distinct value (df take few distinct values)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 0:
+        return function(values)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.asarray(function(distinct))[inverse.reshape(values.shape)]
