@@ -133,5 +133,7 @@ def _per_distinct(function: Any, values: Any) -> Any:
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 0:
         return function(values)
+    if values.size and np.all(values == values.flat[0]):
+        return np.full(values.shape, function(values.flat[0]))
     distinct, inverse = np.unique(values, return_inverse=True)
     return np.asarray(function(distinct))[inverse.reshape(values.shape)]

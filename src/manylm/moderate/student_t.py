@@ -48,6 +48,8 @@ def _sf(t: NDArray[np.floating], df: NDArray[np.floating]) -> NDArray[np.floatin
 def student_t_quantile(p: float, df: NDArray[np.floating]) -> NDArray[np.floating]:
     """The ``p`` quantile for each df, computed once per distinct df value."""
     df = np.asarray(df, dtype=np.float64)
+    if df.size > 1 and np.all(df == df.flat[0]):  # the usual case: one df for every feature
+        return np.full(df.shape, student_t_quantile(p, df.flat[:1])[0])
     unique, inverse = np.unique(df, return_inverse=True)
     finite = np.isfinite(unique)
     values = np.full(unique.shape, np.nan)
