@@ -13,15 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from manylm.fit.block import BlockFitter
 from manylm.fit.chunk import ChunkFit, concatenate_chunks
 
 __all__ = ["default_block_rows", "fit_in_blocks", "row_blocks"]
 
-#: Target size of one block of the data matrix; a few blocks fit in the L2/L3 caches.
-BLOCK_BYTES = 2 * 1024 * 1024
+#: Target size of one block of the data matrix: large enough that per-block overheads vanish,
+#: small enough that blocks spread over the cores and temporaries stay modest.
+BLOCK_BYTES = 4 * 1024 * 1024
+
+_BLAS = ThreadpoolController()  # inspecting the loaded libraries is slow: do it once
 
 
 def default_block_rows(n_samples: int, itemsize: int = 8) -> int:
@@ -69,6 +72,6 @@ def fit_in_blocks(
     if n_jobs == 1 or len(blocks) == 1:
         results = [run(block) for block in blocks]
     else:
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
+        with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
             results = list(pool.map(run, blocks))
     return concatenate_chunks(results, fitter.design.shape[1])

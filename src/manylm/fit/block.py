@@ -61,30 +61,26 @@ class BlockFitter:
     ) -> ChunkFit:
         """Fit the rows of ``y``; ``first_row`` is the block's offset, used in error messages."""
         y = np.asarray(y, dtype=self.dtype)
-        finite = np.isfinite(y)
-        complete = finite.all(axis=1)
-        if not complete.all():
-            infinite = np.isinf(y)
-            if infinite.any():
-                row, col = (int(v[0]) for v in np.nonzero(infinite))
-                raise DataError(
-                    f"Infinite value in the data at feature {_label(feature_ids, first_row + row)}"
-                    f", sample {_label(sample_ids, col)}: replace it by a finite value, or by NA "
-                    "to treat it as missing."
-                )
         if weights is not None:
             weights = np.asarray(weights, dtype=self.dtype)
             _check_weights(weights, first_row, feature_ids, sample_ids)
-            weights = np.where(finite, weights, 0.0)
-            return self._weighted(y, weights, keep_residuals)
-        if complete.all():
-            return self._dense(y, keep_residuals=keep_residuals)
-        if not complete.any():
-            return self._weighted(y, self._observed_weights(finite), keep_residuals)
-        dense = self._dense(y[complete], keep_residuals=keep_residuals)
-        rows = ~complete
-        masked = self._weighted(y[rows], self._observed_weights(finite[rows]), keep_residuals)
-        return _merge(complete, dense, masked)
+            finite = np.isfinite(y)
+            if not finite.all():
+                _check_no_infinity(y, first_row, feature_ids, sample_ids)
+            return self._weighted(y, np.where(finite, weights, 0.0), keep_residuals)
+        # The dense path on every row; a row with a missing value shows as a non-finite mean
+        # and is refitted on its observed samples. Rows are independent, so the dense results
+        # of the complete rows stand.
+        dense = self._dense(y, keep_residuals=keep_residuals)
+        incomplete = ~np.isfinite(dense.mean)
+        if not incomplete.any():
+            return dense
+        rows = np.flatnonzero(incomplete)
+        subset = y[rows]
+        _check_no_infinity(subset, first_row, feature_ids, sample_ids, rows)
+        masked = self._weighted(subset, self._observed_weights(np.isfinite(subset)),
+                                keep_residuals)
+        return _overwrite(dense, rows, masked)
 
     def _observed_weights(self, finite: NDArray[np.bool_]) -> NDArray[np.floating]:
         base: NDArray[Any] = (
@@ -116,26 +112,27 @@ class BlockFitter:
         return fit
 
 
-def _merge(complete: NDArray[np.bool_], dense: ChunkFit, masked: ChunkFit) -> ChunkFit:
-    def put(
-        a: NDArray[np.floating] | None, b: NDArray[np.floating] | None
-    ) -> NDArray[np.floating] | None:
-        if a is None or b is None:
-            return None
-        out = np.empty((complete.shape[0], *a.shape[1:]), dtype=np.result_type(a, b))
-        out[complete] = a
-        out[~complete] = b
-        return out
+def _overwrite(fit: ChunkFit, rows: NDArray[np.intp], refit: ChunkFit) -> ChunkFit:
+    """``fit`` with the given rows replaced by ``refit``."""
+    for name in ("coefficients", "stdev_unscaled", "residual_variance", "df_residual", "mean",
+                 "residuals", "fitted"):
+        target = getattr(fit, name)
+        if target is not None:
+            target[rows] = getattr(refit, name)
+    return fit
 
-    return ChunkFit(
-        coefficients=put(dense.coefficients, masked.coefficients),  # type: ignore[arg-type]
-        stdev_unscaled=put(dense.stdev_unscaled, masked.stdev_unscaled),  # type: ignore[arg-type]
-        residual_variance=put(dense.residual_variance, masked.residual_variance),  # type: ignore[arg-type]
-        df_residual=put(dense.df_residual, masked.df_residual),  # type: ignore[arg-type]
-        mean=put(dense.mean, masked.mean),  # type: ignore[arg-type]
-        residuals=put(dense.residuals, masked.residuals),
-        fitted=put(dense.fitted, masked.fitted),
-    )
+
+def _check_no_infinity(y: NDArray[np.floating], first_row: int, feature_ids: object,
+                       sample_ids: object, rows: NDArray[np.intp] | None = None) -> None:
+    infinite = np.isinf(y)
+    if infinite.any():
+        row, col = (int(v[0]) for v in np.nonzero(infinite))
+        position = first_row + (int(rows[row]) if rows is not None else row)
+        raise DataError(
+            f"Infinite value in the data at feature {_label(feature_ids, position)}, sample "
+            f"{_label(sample_ids, col)}: replace it by a finite value, or by NA to treat it as "
+            "missing."
+        )
 
 
 def _check_weights(

@@ -55,56 +55,70 @@ def fit_weighted(
     """
     n_features, n_samples = y.shape
     n_coef = design.shape[1]
-    observed = weights > 0
-    n_observed = observed.sum(axis=1)
-    y0 = np.where(observed, y, 0.0)
-    # limma's Amean: every finite value counts, whatever its weight.
     finite = np.isfinite(y)
+    if finite.all():
+        y0 = y
+        n_finite: NDArray[np.floating] | int = n_samples
+    else:
+        y0 = np.where(finite, y, 0.0)
+        n_finite = finite.sum(axis=1)
+    # limma's Amean: every finite value counts, whatever its weight.
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(finite, y, 0.0).sum(axis=1) / finite.sum(axis=1)
+        mean = y0.sum(axis=1) / n_finite
+    n_observed = np.count_nonzero(weights, axis=1)
 
     scale = np.linalg.norm(design, axis=0)
     scale[scale == 0] = 1.0
-    x = design / scale
-    # Gram matrices of all features in one product: G[g, i, j] = sum_n w[g, n] x[n, i] x[n, j].
+    x = (design / scale).astype(y.dtype, copy=False)
+    # Coefficient-major layout (coefficients first, features last): every step of the batched
+    # factorisation below works on contiguous vectors over features.
     pairs = (x[:, :, None] * x[:, None, :]).reshape(n_samples, n_coef * n_coef)
-    gram = (weights @ pairs).reshape(n_features, n_coef, n_coef)
+    gram = (pairs.T @ weights.T).reshape(n_coef, n_coef, n_features)
+    weighted_y = weights * y0
+    xw = x.T @ weights.T  # X'w per feature: (p, G)
+    xwy = x.T @ weighted_y.T
     weight_total = weights.sum(axis=1)
     if centre_rows:
         with np.errstate(invalid="ignore", divide="ignore"):
-            centre = np.where(weight_total > 0, (weights * y0).sum(axis=1) / weight_total, 0.0)
-        work = np.where(observed, y0 - centre[:, None], 0.0)
-        rhs = np.stack([(weights * work) @ x, weights @ x], axis=2)  # (G, p, 2)
+            centre = np.where(weight_total > 0, weighted_y.sum(axis=1) / weight_total, 0.0)
+        rhs = np.stack([xwy - centre[None, :] * xw, xw], axis=1)  # (p, 2, G)
     else:
-        centre = None
-        work = y0
-        rhs = ((weights * work) @ x)[:, :, None]
-
+        centre = np.zeros(n_features, dtype=y.dtype)
+        rhs = xwy[:, None, :]
     lower, accepted = _cholesky_with_rank(gram, n_observed, tol)
-    solution = _cholesky_solve(lower, np.where(accepted[:, :, None], rhs, 0.0))
-    lower_inverse = _triangular_inverse(lower)
-    variance_diag = np.einsum("gkj,gkj->gj", lower_inverse, lower_inverse)
+    rhs = np.where(accepted[:, None, :], rhs, 0.0)
+    solution = _cholesky_solve(lower, rhs)
+    variance_diag = np.sum(_triangular_inverse(lower) ** 2, axis=0)  # diag of (X'WX)^-1
 
-    coef_scaled = solution[:, :, 0]
-    if centre is not None:
-        coef_scaled = coef_scaled + centre[:, None] * solution[:, :, 1]
-    fitted_work = solution[:, :, 0] @ x.T
-    residuals = np.where(observed, work - fitted_work, 0.0)
-    rss = np.einsum("gn,gn->g", weights * residuals, residuals)
-    rank = accepted.sum(axis=1)
+    centred = solution[:, 0, :]  # coefficients of the centred data (scaled columns)
+    coef_scaled = centred + centre[None, :] * solution[:, 1, :] if centre_rows else centred
+    rank = accepted.sum(axis=0)
     df = (n_observed - rank).astype(np.float64)
+    # RSS = sum w (y - c)^2 - b'X'W(y - c); accurate unless the fit explains nearly everything,
+    # which the rounding-error bound detects (then the explicit residuals are used).
+    total = np.einsum("gn,gn->g", weighted_y, y0)
+    rss = total - centre**2 * weight_total - np.einsum("pg,pg->g", centred, rhs[:, 0, :])
+    bound = 4 * np.sqrt(n_samples) * (1 + np.sqrt(n_coef)) * np.finfo(y.dtype).eps * total
+    redo = (~(rss * 1e-9 >= bound) & (df > 0)) | keep_residuals
+    residuals = None
+    if redo.any():
+        rows = np.flatnonzero(redo)
+        observed = weights[rows] > 0
+        fitted_centred = centred[:, rows].T @ x.T
+        residuals = np.where(observed, y0[rows] - centre[rows, None] - fitted_centred, 0.0)
+        rss[rows] = np.einsum("gn,gn->g", weights[rows] * residuals, residuals)
     with np.errstate(invalid="ignore", divide="ignore"):
         residual_variance = np.where(df > 0, rss / df, np.nan)
-    coefficients = np.where(accepted, coef_scaled / scale, np.nan)
-    stdev = np.where(accepted, np.sqrt(variance_diag) / scale, np.nan)
-    fitted = None
-    full_residuals = None
-    if keep_residuals:
-        fitted = np.where(observed, (coef_scaled @ x.T), np.nan)
-        full_residuals = np.where(observed, y - fitted, np.nan)
+    coefficients = np.where(accepted, coef_scaled / scale[:, None], np.nan).T
+    stdev = np.where(accepted, np.sqrt(variance_diag) / scale[:, None], np.nan).T
+    fitted = full_residuals = None
+    if keep_residuals and residuals is not None:
+        observed = weights > 0
+        fitted = np.where(observed, y0 - residuals, np.nan)
+        full_residuals = np.where(observed, residuals, np.nan)
     return ChunkFit(
-        coefficients=coefficients,
-        stdev_unscaled=stdev,
+        coefficients=np.ascontiguousarray(coefficients),
+        stdev_unscaled=np.ascontiguousarray(stdev),
         residual_variance=residual_variance,
         df_residual=df,
         mean=mean,
@@ -114,60 +128,51 @@ def fit_weighted(
 
 
 def _cholesky_with_rank(
-    gram: NDArray[np.float64], n_observed: NDArray[np.int_], tol: float
-) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Batched Cholesky of ``gram`` that drops columns dependent on earlier ones.
+    gram: NDArray[np.floating], n_observed: NDArray[np.int_], tol: float
+) -> tuple[NDArray[np.floating], NDArray[np.bool_]]:
+    """Batched Cholesky of ``gram`` (p, p, G) that drops columns dependent on earlier ones.
 
-    Returns the lower factor (identity on dropped columns, so it stays invertible) and the mask
-    of accepted columns per feature.
+    Returns the lower factor (p, p, G), with a decoupled unit row and column for each dropped
+    column so that it stays invertible, and the mask (p, G) of accepted columns.
     """
-    n_features, n_coef, _ = gram.shape
+    n_coef, _, n_features = gram.shape
     lower = np.zeros_like(gram)
-    accepted = np.zeros((n_features, n_coef), dtype=bool)
+    accepted = np.zeros((n_coef, n_features), dtype=bool)
     n_accepted = np.zeros(n_features, dtype=np.int64)
     for j in range(n_coef):
-        original = gram[:, j, j]
-        residual = original - np.einsum("gk,gk->g", lower[:, j, :j], lower[:, j, :j])
+        original = gram[j, j]
+        residual = original - np.sum(lower[j, :j] ** 2, axis=0)
         reference = np.where(original > 0, original, 1.0)
         keep = (residual > (tol * tol) * reference) & (n_accepted < n_observed) & (original > 0)
-        accepted[:, j] = keep
+        accepted[j] = keep
         n_accepted += keep
         diagonal = np.where(keep, np.sqrt(np.where(keep, residual, 1.0)), 1.0)
-        # A dropped column becomes a decoupled unit row/column of the factor.
-        lower[:, j, :j] = np.where(keep[:, None], lower[:, j, :j], 0.0)
-        lower[:, j, j] = diagonal
+        lower[j, :j] *= keep
+        lower[j, j] = diagonal
         if j + 1 < n_coef:
-            below = gram[:, j + 1 :, j] - np.einsum(
-                "gik,gk->gi", lower[:, j + 1 :, :j], lower[:, j, :j]
-            )
-            lower[:, j + 1 :, j] = np.where(keep[:, None], below / diagonal[:, None], 0.0)
+            below = gram[j + 1 :, j] - np.einsum("ikg,kg->ig", lower[j + 1 :, :j], lower[j, :j])
+            lower[j + 1 :, j] = np.where(keep, below / diagonal, 0.0)
     return lower, accepted
 
 
-def _cholesky_solve(lower: NDArray[np.float64], rhs: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Solve L L' b = rhs for every feature (rhs of shape (G, p, k))."""
-    n_coef = lower.shape[1]
+def _cholesky_solve(lower: NDArray[np.floating], rhs: NDArray[np.floating]) -> NDArray[np.floating]:
+    """Solve L L' b = rhs for every feature; ``rhs`` has shape (p, k, G)."""
+    n_coef = lower.shape[0]
     z = np.empty_like(rhs)
     for i in range(n_coef):
-        z[:, i] = (rhs[:, i] - np.einsum("gk,gkm->gm", lower[:, i, :i], z[:, :i])) / lower[
-            :, i, i, None
-        ]
+        z[i] = (rhs[i] - np.einsum("kg,kmg->mg", lower[i, :i], z[:i])) / lower[i, i]
     b = np.empty_like(rhs)
     for i in reversed(range(n_coef)):
-        b[:, i] = (
-            z[:, i] - np.einsum("gk,gkm->gm", lower[:, i + 1 :, i], b[:, i + 1 :])
-        ) / lower[:, i, i, None]
+        b[i] = (z[i] - np.einsum("kg,kmg->mg", lower[i + 1 :, i], b[i + 1 :])) / lower[i, i]
     return b
 
 
-def _triangular_inverse(lower: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Inverse of each lower-triangular factor, by forward substitution."""
-    n_coef = lower.shape[1]
+def _triangular_inverse(lower: NDArray[np.floating]) -> NDArray[np.floating]:
+    """Inverse of each lower-triangular factor (p, p, G), by forward substitution."""
+    n_coef = lower.shape[0]
     inverse = np.zeros_like(lower)
     for i in range(n_coef):
-        inverse[:, i, i] = 1.0 / lower[:, i, i]
+        inverse[i, i] = 1.0 / lower[i, i]
         for j in range(i):
-            inverse[:, i, j] = -np.einsum(
-                "gk,gk->g", lower[:, i, j:i], inverse[:, j:i, j]
-            ) / lower[:, i, i]
+            inverse[i, j] = -np.sum(lower[i, j:i] * inverse[j:i, j], axis=0) / lower[i, i]
     return inverse

@@ -9,7 +9,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from manylm.errors import EstimabilityError, InputError
-from manylm.inference.adjust import p_adjust
+from manylm.inference.adjust import adjust_in_order
+from manylm.inference.ordering import stable_argsort
 from manylm.moderate.student_t import student_t_quantile
 
 if TYPE_CHECKING:
@@ -83,83 +84,98 @@ def top_table(
             "combination of other columns); test another coefficient or change the design."
         )
     if len(columns) == 1:
-        table = _t_table(result, columns[0], confint)
-        signif = np.abs(table["estimate"].to_numpy()) >= lfc
+        data = _t_columns(result, columns[0], confint)
+        estimates = data["estimate"][:, None]
     else:
         if result.treat_lfc is not None:
             raise InputError("treat tests one coefficient at a time; name a single coefficient.")
-        table = _f_table(result, columns)
-        estimates = table.iloc[:, : len(columns)].to_numpy()
-        signif = (np.abs(estimates) > lfc).any(axis=1) if lfc > 0 else np.ones(len(table), bool)
-    table["adj_p_value"] = p_adjust(table["p_value"].to_numpy(), adjust)
-    if "lods" in table:
-        table = table[[c for c in table.columns if c != "lods"] + ["lods"]]
+        data = _f_columns(result, columns)
+        estimates = np.column_stack([data[fit.coefficient_names[j]] for j in columns])
+    p = data["p_value"]
+    by_p = stable_argsort(p)  # NaN last, as R's order(); shared with the adjustment
+    adjusted = adjust_in_order(p, adjust, by_p)
+    _insert_after(data, "p_value", "adj_p_value", adjusted)
+    keep = None
     if p_value < 1 or lfc > 0:
-        keep = signif & (table["adj_p_value"].to_numpy() <= p_value)
-        table = table.loc[keep]
-    table = _sorted(table, sort_by, single=len(columns) == 1)
+        if len(columns) == 1:
+            large = np.abs(estimates[:, 0]) >= lfc
+        else:
+            large = (np.abs(estimates) > lfc).any(axis=1) if lfc > 0 else np.ones(len(p), bool)
+        keep = large & (adjusted <= p_value)
+    order = _order(data, sort_by, by_p, single=len(columns) == 1, keep=keep)
     if number is not None:
-        table = table.iloc[:number]
-    return table
+        order = order[:number]
+    # One 2-D block, filled column by column: pandas keeps it as is (no consolidation copy).
+    block = np.empty((len(data), order.shape[0]), dtype=np.float64)
+    for row, values in zip(block, data.values(), strict=True):
+        np.take(values, order, out=row)
+    return pd.DataFrame(block.T, index=fit.feature_ids[order], columns=list(data), copy=False)
 
 
-def _t_table(result: ModeratedFit, j: int, confint: float) -> pd.DataFrame:
+def _insert_after(data: dict[str, NDArray[np.floating]], after: str, name: str,
+                  values: NDArray[np.floating]) -> None:
+    items = list(data.items())
+    position = [key for key, _ in items].index(after) + 1
+    items.insert(position, (name, values))
+    data.clear()
+    data.update(items)
+
+
+def _t_columns(result: ModeratedFit, j: int, confint: float) -> dict[str, NDArray[np.floating]]:
     fit = result.fit
     estimate = fit.coefficients[:, j]
     se = fit.stdev_unscaled[:, j] * np.sqrt(result.s2_post)
     df = np.where(result.df_total > 0, result.df_total, np.nan)
     margin = se * student_t_quantile((1 + confint) / 2, df)
-    table = pd.DataFrame(
-        {
-            "estimate": estimate,
-            "ci_low": estimate - margin,
-            "ci_high": estimate + margin,
-            "mean": fit.mean,
-            "t": result.t[:, j],
-            "p_value": result.p_value_of(j),
-        },
-        index=fit.feature_ids,
-    )
+    data = {
+        "estimate": estimate,
+        "ci_low": estimate - margin,
+        "ci_high": estimate + margin,
+        "mean": fit.mean,
+        "t": result.t_of(j),
+        "p_value": result.p_value_of(j),
+    }
     lods = result.lods_of(j)
     if lods is not None:
-        table["lods"] = lods
-    return table
+        data["lods"] = lods
+    return data
 
 
-def _f_table(result: ModeratedFit, columns: list[int]) -> pd.DataFrame:
+def _f_columns(result: ModeratedFit, columns: list[int]) -> dict[str, NDArray[np.floating]]:
     fit = result.fit
     f, f_p, _ = result.f_test(columns)
-    table = pd.DataFrame(
-        fit.coefficients[:, columns],
-        index=fit.feature_ids,
-        columns=[fit.coefficient_names[j] for j in columns],
-    )
-    table["mean"] = fit.mean
-    table["F"] = f
-    table["p_value"] = f_p
-    return table
+    data = {fit.coefficient_names[j]: fit.coefficients[:, j] for j in columns}
+    data["mean"] = fit.mean
+    data["F"] = f
+    data["p_value"] = f_p
+    return data
 
 
-def _sorted(table: pd.DataFrame, sort_by: str, *, single: bool) -> pd.DataFrame:
-    if sort_by == "none":
-        return table
-    key: NDArray[np.float64]
+def _order(data: dict[str, NDArray[np.floating]], sort_by: str, by_p: NDArray[np.intp], *,
+           single: bool, keep: NDArray[np.bool_] | None) -> NDArray[np.intp]:
+    """Row order of the table: stable, NaN last (R's ``order(..., na.last = TRUE)``)."""
+    key: NDArray[np.floating] | None = None
     if sort_by == "p":
-        key = table["p_value"].to_numpy()
-    elif sort_by == "t":
-        key = -np.abs(table["t"].to_numpy() if single else table["F"].to_numpy())
-    elif sort_by == "estimate":
-        if single:
-            key = -np.abs(table["estimate"].to_numpy())
-        else:
-            key = -np.nanmax(np.abs(table.iloc[:, : table.columns.get_loc("mean")].to_numpy()),
-                             axis=1)
-    elif sort_by == "B":
-        if "lods" not in table:
-            raise InputError("Cannot sort by B: there are no B-statistics (lods) in this table.")
-        key = -table["lods"].to_numpy()
-    else:  # mean
-        key = -table["mean"].to_numpy()
-    # Stable, NaN last (R's order(..., na.last = TRUE)); argsort puts NaN last already.
-    order = np.argsort(key, kind="stable")
-    return table.iloc[order]
+        order = by_p
+    elif sort_by == "none":
+        order = np.arange(len(by_p))
+    else:
+        if sort_by == "t":
+            key = -np.abs(data["t"] if single else data["F"])
+        elif sort_by == "estimate":
+            if single:
+                key = -np.abs(data["estimate"])
+            else:
+                names = list(data)[: list(data).index("mean")]
+                with np.errstate(invalid="ignore"):
+                    key = -np.nanmax(np.abs(np.column_stack([data[n] for n in names])), axis=1)
+        elif sort_by == "B":
+            if "lods" not in data:
+                raise InputError("Cannot sort by B: there are no B-statistics (lods) here.")
+            key = -data["lods"]
+        else:  # mean
+            key = -data["mean"]
+        order = stable_argsort(key)
+    if keep is not None:
+        order = order[keep[order]]
+    return order

@@ -35,7 +35,7 @@ class ModeratedFit:
     Attributes
     ----------
     fit : LinearModelFit
-    t : array of shape (n_features, n_coefficients)
+    t : array of shape (n_features, n_coefficients), computed on access
         Moderated t (treat: the shifted t, zero inside the threshold; ordinary: ordinary t).
     df_total : array of shape (n_features,)
     s2_post : array of shape (n_features,)
@@ -48,7 +48,6 @@ class ModeratedFit:
     """
 
     fit: LinearModelFit
-    t: NDArray[np.floating]
     df_total: NDArray[np.floating]
     s2_post: NDArray[np.floating]
     s2_prior: float | NDArray[np.floating]
@@ -72,6 +71,35 @@ class ModeratedFit:
             self._cache[key] = compute()
         return self._cache[key]
 
+    @property
+    def n_coefficients(self) -> int:
+        return len(self.fit.coefficient_names)
+
+    # ------------------------------------------------------------ t statistics
+    def t_of(self, j: int) -> NDArray[np.floating]:
+        """t statistics of coefficient ``j`` (treat: shifted towards zero by the threshold)."""
+        return self._cached(("t", j), lambda: self._t(j))
+
+    def _t(self, j: int) -> NDArray[np.floating]:
+        coefficient = self.fit.coefficients[:, j]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = self.fit.stdev_unscaled[:, j] * np.sqrt(self.s2_post)
+            if self.treat_lfc is None:
+                return coefficient / se
+            lfc = self.treat_lfc
+            beyond = np.maximum((np.abs(coefficient) - lfc) / se, 0)
+        t = np.zeros_like(coefficient)
+        up, down = coefficient > lfc, coefficient < -lfc
+        t[up] = beyond[up]
+        t[down] = -beyond[down]
+        t[np.isnan(coefficient) | np.isnan(se)] = np.nan
+        return t
+
+    @property
+    def t(self) -> NDArray[np.floating]:
+        """t statistics of every coefficient, shape (n_features, n_coefficients)."""
+        return np.column_stack([self.t_of(j) for j in range(self.n_coefficients)])
+
     # ---------------------------------------------------------------- p-values
     def p_value_of(self, j: int) -> NDArray[np.floating]:
         """Two-sided p-values of coefficient ``j`` (treat: of |coefficient| > lfc)."""
@@ -80,7 +108,7 @@ class ModeratedFit:
     def _p_value(self, j: int) -> NDArray[np.floating]:
         df = np.where(self.df_total > 0, self.df_total, np.nan)
         if self.treat_lfc is None:
-            return 2 * student_t_sf(np.abs(self.t[:, j]), df)
+            return 2 * student_t_sf(np.abs(self.t_of(j)), df)
         se = self.fit.stdev_unscaled[:, j] * np.sqrt(self.s2_post)
         coefficient = np.abs(self.fit.coefficients[:, j])
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -91,45 +119,46 @@ class ModeratedFit:
     @property
     def p_value(self) -> NDArray[np.floating]:
         """p-values of every coefficient, shape (n_features, n_coefficients)."""
-        return np.column_stack([self.p_value_of(j) for j in range(self.t.shape[1])])
+        return np.column_stack([self.p_value_of(j) for j in range(self.n_coefficients)])
 
     # ------------------------------------------------------------- B-statistic
     @property
     def var_prior(self) -> NDArray[np.floating] | None:
-        """Prior variance of the non-zero coefficients (limma's ``var.prior``)."""
-        if not self.moderated or self.treat_lfc is not None:
+        """Prior variance of the non-zero coefficients (limma's ``var.prior``), per coefficient."""
+        if not self._has_lods:
             return None
-        return self._cached("var_prior", self._var_prior)
+        return np.array([self.var_prior_of(j) for j in range(self.n_coefficients)])
 
-    def _var_prior(self) -> NDArray[np.floating]:
+    @property
+    def _has_lods(self) -> bool:
+        return self.moderated and self.treat_lfc is None
+
+    def var_prior_of(self, j: int) -> float:
+        """Prior variance of coefficient ``j`` when it is non-zero (limma's ``tmixture.vector``)."""
+        return self._cached(("var_prior", j), lambda: self._var_prior(j))
+
+    def _var_prior(self, j: int) -> float:
         s2_prior_median = float(np.median(np.asarray(self.s2_prior)))
         limits = np.asarray(self.stdev_coef_lim, dtype=np.float64) ** 2 / s2_prior_median
-        values = np.array([
-            _tmixture(self.t[:, j], self.fit.stdev_unscaled[:, j], self.df_total,
-                      self.proportion, limits)
-            for j in range(self.t.shape[1])
-        ])
-        failed = np.isnan(values)
-        if failed.any():
-            values[failed] = 1 / s2_prior_median
-        return values
+        value = _tmixture(self.t_of(j), self.fit.stdev_unscaled[:, j], self.df_total,
+                          self.proportion, limits)
+        return 1 / s2_prior_median if np.isnan(value) else value
 
     def lods_of(self, j: int) -> NDArray[np.floating] | None:
         """B-statistics (log-odds that the coefficient is non-zero) of coefficient ``j``."""
-        var_prior = self.var_prior
-        if var_prior is None:
+        if not self._has_lods:
             return None
         return self._cached(
             ("lods", j),
-            lambda: _lods(self.t[:, j], self.fit.stdev_unscaled[:, j], float(var_prior[j]),
+            lambda: _lods(self.t_of(j), self.fit.stdev_unscaled[:, j], self.var_prior_of(j),
                           self.df_total, self.df_prior, self.proportion),
         )
 
     @property
     def lods(self) -> NDArray[np.floating] | None:
-        if self.var_prior is None:
+        if not self._has_lods:
             return None
-        columns = [self.lods_of(j) for j in range(self.t.shape[1])]
+        columns = [self.lods_of(j) for j in range(self.n_coefficients)]
         return np.column_stack([c for c in columns if c is not None])
 
     # -------------------------------------------------------------- F statistic
@@ -144,7 +173,8 @@ class ModeratedFit:
     def _f_test(self, coefficients: list[int]) -> tuple[
             NDArray[np.floating], NDArray[np.floating], int]:
         cov = self.fit.cov_unscaled[np.ix_(coefficients, coefficients)]
-        f, df1 = f_statistic(self.t[:, coefficients], cov)
+        t = np.column_stack([self.t_of(j) for j in coefficients])
+        f, df1 = f_statistic(t, cov)
         if self.moderated:
             df2 = np.asarray(self.df_prior + self.fit.df_residual, dtype=np.float64)
         else:
@@ -162,17 +192,17 @@ class ModeratedFit:
         """Moderated F over all coefficients (None for treat or a rank-deficient design)."""
         if not self._f_available:
             return None
-        return self.f_test(list(range(self.t.shape[1])))[0]
+        return self.f_test(list(range(self.n_coefficients)))[0]
 
     @property
     def F_p_value(self) -> NDArray[np.floating] | None:
         if not self._f_available:
             return None
-        return self.f_test(list(range(self.t.shape[1])))[1]
+        return self.f_test(list(range(self.n_coefficients)))[1]
 
     @property
     def F_df1(self) -> int:
-        return self.f_test(list(range(self.t.shape[1])))[2] if self._f_available else 0
+        return self.f_test(list(range(self.n_coefficients)))[2] if self._f_available else 0
 
     # ------------------------------------------------------------------ views
     def subset(self, features: NDArray[np.bool_]) -> ModeratedFit:
@@ -182,13 +212,14 @@ class ModeratedFit:
             return value[features] if np.ndim(value) >= 1 else value
 
         subset = replace(
-            self, fit=self.fit.subset(features), t=self.t[features],
+            self, fit=self.fit.subset(features),
             df_total=self.df_total[features], s2_post=self.s2_post[features],
             s2_prior=cut(self.s2_prior), df_prior=cut(self.df_prior),
         )
-        if self.var_prior is not None:
+        if self._has_lods:
             # The B-statistic's prior, like the variance prior, comes from all features.
-            subset._cache["var_prior"] = self.var_prior
+            for j in range(self.n_coefficients):
+                subset._cache["var_prior", j] = self.var_prior_of(j)
         return subset
 
     def top_table(self, coef: Any = None, **options: Any) -> pd.DataFrame:
@@ -267,11 +298,8 @@ def ebayes(
     if not 0 < proportion < 1:
         raise InputError(f"The 'proportion' parameter must be in (0, 1). Got {proportion}.")
     squeezed, df_total = _squeeze(fit, trend, robust, winsor_tail_p)
-    s2_post = squeezed.var_post
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = fit.coefficients / fit.stdev_unscaled / np.sqrt(s2_post)[:, None]
     return ModeratedFit(
-        fit=fit, t=t, df_total=df_total, s2_post=s2_post, s2_prior=squeezed.var_prior,
+        fit=fit, df_total=df_total, s2_post=squeezed.var_post, s2_prior=squeezed.var_prior,
         df_prior=squeezed.df_prior, treat_lfc=None, moderated=True, proportion=proportion,
         stdev_coef_lim=stdev_coef_lim,
     )
@@ -295,31 +323,19 @@ def treat(
     if not np.isfinite(lfc):
         raise InputError(f"The 'lfc' parameter must be a finite number. Got {lfc}.")
     squeezed, df_total = _squeeze(fit, trend, robust, winsor_tail_p)
-    lfc = abs(float(lfc))
-    coefficients = fit.coefficients
-    se = fit.stdev_unscaled * np.sqrt(squeezed.var_post)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        right = np.maximum((np.abs(coefficients) - lfc) / se, 0)
-    t = np.zeros_like(coefficients)
-    up = coefficients > lfc
-    down = coefficients < -lfc
-    t[up] = right[up]
-    t[down] = -right[down]
-    t[np.isnan(coefficients) | np.isnan(se)] = np.nan
     return ModeratedFit(
-        fit=fit, t=t, df_total=df_total, s2_post=squeezed.var_post,
-        s2_prior=squeezed.var_prior, df_prior=squeezed.df_prior, treat_lfc=lfc, moderated=True,
+        fit=fit, df_total=df_total, s2_post=squeezed.var_post,
+        s2_prior=squeezed.var_prior, df_prior=squeezed.df_prior, treat_lfc=abs(float(lfc)),
+        moderated=True,
     )
 
 
 def ordinary_statistics(fit: LinearModelFit) -> ModeratedFit:
     """Ordinary least-squares t and F statistics, with no moderation."""
     _check_fit(fit)
-    s2 = fit.residual_variance
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = fit.coefficients / fit.stdev_unscaled / np.sqrt(s2)[:, None]
     return ModeratedFit(
-        fit=fit, t=t, df_total=fit.df_residual.astype(np.float64), s2_post=s2, s2_prior=np.nan,
+        fit=fit, df_total=fit.df_residual.astype(np.float64), s2_post=fit.residual_variance,
+        s2_prior=np.nan,
         df_prior=0.0, treat_lfc=None, moderated=False,
     )
 
@@ -346,13 +362,12 @@ def _tmixture(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
     p = max(n_target / n, proportion)
     t = np.abs(t)
     df_max = float(np.max(df))
-    smaller = df < df_max
-    if smaller.any():
-        tail = stats.t.logsf(t[smaller], df[smaller])
-        t = t.copy()
-        t[smaller] = stats.t.isf(np.exp(tail), df_max)
-    order = _largest_first(t, n_target)
-    t_top = t[order]
+    if np.any(df < df_max):
+        order = _largest_after_conversion(t, df, df_max, n_target)
+        t_top = _convert_t(t[order], df[order], df_max)
+    else:
+        order = _largest_first(t, n_target)
+        t_top = t[order]
     v1 = stdev_unscaled[order] ** 2
     r = np.arange(1, n_target + 1)
     p0 = 2 * stats.t.sf(t_top, df_max)
@@ -365,6 +380,41 @@ def _tmixture(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
     if limits is not None:
         v0 = np.clip(v0, limits[0], limits[1])
     return float(np.mean(v0))
+
+
+def _convert_t(t: NDArray[np.floating], df: NDArray[np.floating],
+               df_max: float) -> NDArray[np.floating]:
+    """The t with the same tail probability on ``df_max`` degrees of freedom."""
+    smaller = df < df_max
+    if not smaller.any():
+        return t
+    converted = t.copy()
+    tail = stats.t.logsf(t[smaller], df[smaller])
+    converted[smaller] = stats.t.isf(np.exp(tail), df_max)
+    return converted
+
+
+def _largest_after_conversion(t: NDArray[np.floating], df: NDArray[np.floating], df_max: float,
+                              k: int) -> NDArray[np.intp]:
+    """Positions of the k largest converted t, largest first, without converting every t.
+
+    Converting to more df never increases |t|, so once the k-th largest converted value among
+    the features with the largest raw t is at least the largest raw t left out, no feature left
+    out can enter the top k. Ties keep input order, as R's stable ``order``.
+    """
+    n = t.shape[0]
+    size = min(n, 4 * k)
+    while True:
+        candidates = np.sort(_largest_first(t, size))
+        converted = _convert_t(t[candidates], df[candidates], df_max)
+        top = candidates[np.argsort(-converted, kind="stable")[:k]]
+        if size == n:
+            return top
+        left_out_max = float(np.max(np.delete(t, candidates)))
+        kth = float(np.sort(converted)[-k])
+        if kth > left_out_max:
+            return top
+        size = min(n, size * 4)
 
 
 def _largest_first(values: NDArray[np.floating], k: int) -> NDArray[np.intp]:
@@ -390,11 +440,14 @@ def _lods(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (v + var_prior) / v
         t2 = t**2
-        infinite = np.broadcast_to(np.asarray(df_prior) > 1e6, (t.shape[0],))
+        infinite = np.asarray(df_prior) > 1e6
         d = df_total
-        kernel = np.where(
-            infinite,
-            t2 * (1 - 1 / r) / 2,
-            (1 + d) / 2 * np.log((t2 + d) / (t2 / r + d)),
-        )
+        if not infinite.any():
+            kernel = (1 + d) / 2 * np.log((t2 + d) / (t2 / r + d))
+        elif infinite.all():
+            kernel = t2 * (1 - 1 / r) / 2
+        else:
+            kernel = np.where(
+                infinite, t2 * (1 - 1 / r) / 2, (1 + d) / 2 * np.log((t2 + d) / (t2 / r + d))
+            )
         return np.log(proportion / (1 - proportion)) - np.log(r) / 2 + kernel

@@ -11,7 +11,7 @@ from scipy import special
 
 __all__ = ["student_t_quantile", "student_t_sf"]
 
-_PARALLEL_MIN = 200_000
+_PARALLEL_MIN = 10_000
 
 
 def student_t_sf(t: NDArray[np.floating], df: NDArray[np.floating] | float) -> NDArray[np.floating]:
