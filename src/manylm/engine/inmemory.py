@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
 from manylm.fit.block import BlockFitter
-from manylm.fit.chunk import ChunkFit, concatenate_chunks
+from manylm.fit.chunk import ChunkFit
 
 __all__ = ["default_block_rows", "fit_in_blocks", "row_blocks"]
 
@@ -56,7 +56,13 @@ def fit_in_blocks(
     blocks = list(row_blocks(n_rows, block_rows))
     n_jobs = min(n_jobs or os.cpu_count() or 1, len(blocks)) or 1
 
-    def run(block: slice) -> ChunkFit:
+    if len(blocks) == 1:
+        return fitter(y, weights, keep_residuals=keep_residuals, feature_ids=feature_ids,
+                      sample_ids=sample_ids)
+    # Each worker writes its block's results straight into the output (no final concatenation).
+    out = _allocate(n_rows, n_samples, fitter.design.shape[1], fitter.dtype, keep_residuals)
+
+    def run(block: slice) -> None:
         result = fitter(
             y[block],
             None if weights is None else weights[block],
@@ -65,13 +71,38 @@ def fit_in_blocks(
             feature_ids=feature_ids,
             sample_ids=sample_ids,
         )
+        for name in _FIELDS:
+            target = getattr(out, name)
+            if target is not None:
+                target[block] = getattr(result, name)
         if progress is not None:
             progress(block.stop - block.start)
-        return result
 
-    if n_jobs == 1 or len(blocks) == 1:
-        results = [run(block) for block in blocks]
+    if n_jobs == 1:
+        with _BLAS.limit(limits=1, user_api="blas"):
+            for block in blocks:
+                run(block)
     else:
         with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
-            results = list(pool.map(run, blocks))
-    return concatenate_chunks(results, fitter.design.shape[1])
+            list(pool.map(run, blocks))
+    return out
+
+
+_FIELDS = ("coefficients", "stdev_unscaled", "residual_variance", "df_residual", "mean",
+           "residuals", "fitted")
+
+
+def _allocate(n_rows: int, n_samples: int, n_coef: int, dtype: type,
+              keep_residuals: bool) -> ChunkFit:
+    def empty(*shape: int) -> NDArray[np.floating]:
+        return np.empty(shape, dtype=dtype)
+
+    return ChunkFit(
+        coefficients=empty(n_rows, n_coef),
+        stdev_unscaled=empty(n_rows, n_coef),
+        residual_variance=empty(n_rows),
+        df_residual=np.empty(n_rows),
+        mean=empty(n_rows),
+        residuals=empty(n_rows, n_samples) if keep_residuals else None,
+        fitted=empty(n_rows, n_samples) if keep_residuals else None,
+    )

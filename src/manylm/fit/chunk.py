@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ChunkFit", "concatenate_chunks"]
+__all__ = ["ChunkFit"]
 
 
 @dataclass
@@ -41,21 +40,3 @@ class ChunkFit:
     def n_features(self) -> int:
         return int(self.coefficients.shape[0])
 
-
-def concatenate_chunks(chunks: Sequence[ChunkFit], n_coefficients: int) -> ChunkFit:
-    """Stack chunk results in feature order."""
-    if not chunks:
-        empty = np.empty((0, n_coefficients))
-        return ChunkFit(empty, empty.copy(), np.empty(0), np.empty(0), np.empty(0))
-    if len(chunks) == 1:
-        return chunks[0]
-    keep_residuals = chunks[0].residuals is not None
-    return ChunkFit(
-        coefficients=np.concatenate([c.coefficients for c in chunks]),
-        stdev_unscaled=np.concatenate([c.stdev_unscaled for c in chunks]),
-        residual_variance=np.concatenate([c.residual_variance for c in chunks]),
-        df_residual=np.concatenate([c.df_residual for c in chunks]),
-        mean=np.concatenate([c.mean for c in chunks]),
-        residuals=np.concatenate([c.residuals for c in chunks]) if keep_residuals else None,
-        fitted=np.concatenate([c.fitted for c in chunks]) if keep_residuals else None,
-    )

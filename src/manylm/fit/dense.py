@@ -38,7 +38,8 @@ class DenseSolver:
     stdev_unscaled: NDArray[np.floating]  # (p,), NaN where not estimable
     ones_coefficients: NDArray[np.floating] | None  # (r,) coefficients of the all-ones vector
     sqrt_weights: NDArray[np.floating] | None  # (n,) per-sample weights, square-rooted
-    basis: NDArray[np.floating]  # (n, 8k) [Q, 1, 0...]: one product gives effects and sums
+    basis: NDArray[np.floating]  # (n, 8k) [Qc, 1, 0...]: one product, centred effects and sums
+    to_coefficients: NDArray[np.floating]  # (r + 1, r): [centred effects, sum] -> coefficients
 
     @classmethod
     def from_design(
@@ -62,12 +63,20 @@ class DenseSolver:
         ones_coef = None
         if np.linalg.norm(leftover) <= 1e-10 * np.linalg.norm(ones):
             ones_coef = r_inverse @ ones_effects
-        # Zero columns pad the basis to a multiple of 8: BLAS runs such shapes much faster.
-        width = -(-(q.shape[1] + 1) // 8) * 8
-        basis = np.zeros((design.shape[0], width))
-        basis[:, : q.shape[1]] = q
-        basis[:, q.shape[1]] = 1.0
-        return cls(q, r_inverse.T, estimable, stdev, ones_coef, sqrt_w, basis)
+        # For the two-read kernel: Qc = Q - 1 (1'Q)/n gives the effects of the centred data,
+        # Q'(y - m 1) = Qc'y, and a column of ones the row sums, all in one product. Zero
+        # columns pad it to a multiple of 8, which BLAS runs much faster.
+        n_samples, rank = q.shape
+        width = -(-(rank + 1) // 8) * 8
+        basis = np.zeros((n_samples, width))
+        basis[:, :rank] = q - q.mean(axis=0)[None, :]
+        basis[:, rank] = 1.0
+        # coefficients = R^-1 (centred effects) + mean * (coefficients of 1).
+        to_coefficients = np.zeros((rank + 1, rank))
+        to_coefficients[:rank] = r_inverse.T
+        if ones_coef is not None:
+            to_coefficients[rank] = ones_coef / n_samples
+        return cls(q, r_inverse.T, estimable, stdev, ones_coef, sqrt_w, basis, to_coefficients)
 
     def __call__(
         self,
@@ -83,13 +92,19 @@ class DenseSolver:
         n_features, n_samples = y.shape
         q = self.q.astype(y.dtype, copy=False)
         centre: NDArray[np.floating] | None = None
+        rank = q.shape[1]
         if self.ones_coefficients is not None and self.sqrt_weights is None and not keep_residuals:
-            effects, mean, rss, inexact = self._two_read_pass(y, q)
-            centre = mean
+            product, rss, inexact = self._two_read_pass(y)
             residuals = None
+            mean = product[:, rank] / n_samples
+            with np.errstate(invalid="ignore", over="ignore"):  # rows with NaN are refitted
+                coef_est = product[:, : rank + 1] @ self.to_coefficients.astype(y.dtype,
+                                                                                 copy=False)
             if inexact.any():
                 rows = np.flatnonzero(inexact)
-                effects[rows], rss[rows], _ = self._residual_pass(y[rows], q, mean[rows])
+                effects, rss[rows], _ = self._residual_pass(y[rows], q, mean[rows])
+                coef_est[rows] = effects @ self.r_inverse_t + mean[rows, None] * (
+                    self.ones_coefficients[None, :])
         else:
             mean = y.sum(axis=1) / n_samples
             if self.ones_coefficients is not None:
@@ -101,11 +116,10 @@ class DenseSolver:
             effects, rss, residuals = self._residual_pass(
                 y, q, centre, keep_residuals=keep_residuals
             )
-        rank = q.shape[1]
+            coef_est = effects @ self.r_inverse_t.astype(y.dtype, copy=False)
+            if centre is not None and self.ones_coefficients is not None:
+                coef_est += centre[:, None] * self.ones_coefficients[None, :]
         df = float(n_samples - rank)
-        coef_est = effects @ self.r_inverse_t.astype(y.dtype, copy=False)
-        if centre is not None and self.ones_coefficients is not None:
-            coef_est += centre[:, None] * self.ones_coefficients[None, :]
         n_coef = self.estimable.shape[0]
         if rank == n_coef:
             coefficients = coef_est
@@ -131,20 +145,19 @@ class DenseSolver:
         )
 
     def _two_read_pass(
-        self, y: NDArray[np.floating], q: NDArray[np.floating]
-    ) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.floating],
-               NDArray[np.bool_]]:
-        """Effects, means and RSS from two reads of ``y``, and the rows to redo exactly.
+        self, y: NDArray[np.floating]
+    ) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.bool_]]:
+        """[centred effects, row sums] and RSS from two reads of ``y``, and rows to redo.
 
-        One product y [Q 1] gives the effects and the row sums; one more pass gives |y|^2; then
-        RSS = |y - m|^2 - |Q'(y - m)|^2. That difference loses digits when the fit explains
-        nearly all of |y|^2 (a large mean, a tiny residual variance): its rounding error is at
-        most about c sqrt(n) eps |y|^2. Rows where that bound exceeds 1e-9 of the RSS are
-        flagged for the explicit residual pass, so every RSS is accurate to about 1e-9 or
-        better.
+        One product y [Qc 1] gives the effects of the centred rows and the row sums; one more
+        pass gives |y|^2; then RSS = |y|^2 - n m^2 - |Qc'y|^2. That difference loses digits
+        when the fit explains nearly all of |y|^2 (a large mean, a tiny residual variance): its
+        rounding error is at most about c sqrt(n) eps |y|^2. Rows where that bound exceeds 1e-9
+        of the RSS are flagged for the explicit residual pass, so every RSS is accurate to about
+        1e-9 or better (and so are the coefficients, whose error is smaller still).
         """
         n_features, n_samples = y.shape
-        rank = q.shape[1]
+        rank = self.q.shape[1]
         basis = self.basis.astype(y.dtype, copy=False)
         product = np.empty((n_features, basis.shape[1]), dtype=y.dtype)
         total = np.empty(n_features, dtype=y.dtype)
@@ -156,12 +169,11 @@ class DenseSolver:
                 np.matmul(y[part], basis, out=product[part])
                 np.einsum("ij,ij->i", y[part], y[part], out=total[part])
             mean = product[:, rank] / n_samples
-            effects = product[:, :rank] - mean[:, None] * q.sum(axis=0)[None, :]
-            centred_total = total - n_samples * mean**2
-            rss = centred_total - np.einsum("ij,ij->i", effects, effects)
+            effects = product[:, :rank]
+            rss = total - n_samples * mean**2 - np.einsum("ij,ij->i", effects, effects)
         bound = 4 * np.sqrt(n_samples) * (1 + np.sqrt(rank)) * np.finfo(y.dtype).eps * total
         inexact = ~(rss * 1e-9 >= bound) & np.isfinite(total)
-        return effects, mean, rss, inexact
+        return product, rss, inexact
 
     def _residual_pass(
         self, y: NDArray[np.floating], q: NDArray[np.floating],
