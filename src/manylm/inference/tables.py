@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -105,10 +107,19 @@ def top_table(
     order = _order(data, sort_by, by_p, single=len(columns) == 1, keep=keep)
     if number is not None:
         order = order[:number]
-    # One 2-D block, filled column by column: pandas keeps it as is (no consolidation copy).
+    # One 2-D block, filled column by column (the gathers on all cores): pandas keeps it as is.
     block = np.empty((len(data), order.shape[0]), dtype=np.float64)
-    for row, values in zip(block, data.values(), strict=True):
-        np.take(values, order, out=row)
+    unsorted = list(data.values())
+
+    def gather(row: int) -> None:
+        np.take(unsorted[row], order, out=block[row])
+
+    if order.shape[0] >= 100_000:
+        with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+            list(pool.map(gather, range(len(unsorted))))
+    else:
+        for row in range(len(unsorted)):
+            gather(row)
     return pd.DataFrame(block.T, index=fit.feature_ids[order], columns=list(data), copy=False)
 
 

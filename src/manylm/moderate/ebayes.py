@@ -354,7 +354,8 @@ def _tmixture(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
               limits: NDArray[np.floating] | None) -> float:
     """Prior variance of non-zero coefficients (limma's ``tmixture.vector``)."""
     keep = ~np.isnan(t)
-    t, stdev_unscaled, df = t[keep], stdev_unscaled[keep], df[keep]
+    if not keep.all():
+        t, stdev_unscaled, df = t[keep], stdev_unscaled[keep], df[keep]
     n = t.shape[0]
     n_target = int(np.ceil(proportion / 2 * n))
     if n_target < 1:
@@ -441,7 +442,9 @@ def _lods(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
         r = (v + var_prior) / v
         t2 = t**2
         infinite = np.asarray(df_prior) > 1e6
-        d = df_total
+        d: Any = df_total
+        if d.size and np.all(d == d.flat[0]):
+            d = float(d.flat[0])  # one df for every feature: scalar arithmetic below
         if not infinite.any():
             kernel = (1 + d) / 2 * np.log((t2 + d) / (t2 / r + d))
         elif infinite.all():

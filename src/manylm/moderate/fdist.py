@@ -78,10 +78,13 @@ def fit_f_dist(
     n_ok = int(ok.sum())
     if n_ok == 1:
         return FDistFit(float(x[ok][0]), 0.0)
-    x_ok = x[ok]
-    df1_ok = df1_array if scalar_df else df1_array[ok]
+    all_ok = n_ok == n
+    x_ok = x if all_ok else x[ok]
+    df1_ok = df1_array if scalar_df or all_ok else df1_array[ok]
+    if not scalar_df and df1_ok.size and np.all(df1_ok == df1_ok.flat[0]):
+        df1_ok = df1_ok.flat[0]  # one df for every feature (no missing values): a scalar
     if cov is not None:
-        cov_ok = cov[ok]
+        cov_ok = cov if all_ok else cov[ok]
         spline_df = 1 + (n_ok >= 3) + (n_ok >= 6) + (n_ok >= 30)
         spline_df = min(spline_df, len(np.unique(cov_ok)))
         if spline_df < 2:
@@ -102,7 +105,7 @@ def fit_f_dist(
         )
     x_ok = np.maximum(x_ok, 1e-5 * median)
     z = np.log(x_ok)
-    e = z - _per_distinct(digamma, df1_ok / 2) + np.log(df1_ok / 2)
+    e = z - (_per_distinct(digamma, df1_ok / 2) - np.log(df1_ok / 2))
     if cov is None:
         emean: float | NDArray[np.float64] = float(np.mean(e))
         evar = float(np.sum((e - emean) ** 2) / (n_ok - 1))
