@@ -71,10 +71,7 @@ def fit_in_blocks(
             feature_ids=feature_ids,
             sample_ids=sample_ids,
         )
-        for name in _FIELDS:
-            target = getattr(out, name)
-            if target is not None:
-                target[block] = getattr(result, name)
+        out.assign(block, result)
         if progress is not None:
             progress(block.stop - block.start)
 
@@ -86,10 +83,6 @@ def fit_in_blocks(
         with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
             list(pool.map(run, blocks))
     return out
-
-
-_FIELDS = ("coefficients", "stdev_unscaled", "residual_variance", "df_residual", "mean",
-           "residuals", "fitted")
 
 
 def _allocate(n_rows: int, n_samples: int, n_coef: int, dtype: type,

@@ -80,7 +80,8 @@ class BlockFitter:
         _check_no_infinity(subset, first_row, feature_ids, sample_ids, rows)
         masked = self._weighted(subset, self._observed_weights(np.isfinite(subset)),
                                 keep_residuals)
-        return _overwrite(dense, rows, masked)
+        dense.assign(rows, masked)
+        return dense
 
     def _observed_weights(self, finite: NDArray[np.bool_]) -> NDArray[np.floating]:
         base: NDArray[Any] = (
@@ -110,16 +111,6 @@ class BlockFitter:
         fit.coefficients = coefficients
         fit.stdev_unscaled = stdev
         return fit
-
-
-def _overwrite(fit: ChunkFit, rows: NDArray[np.intp], refit: ChunkFit) -> ChunkFit:
-    """``fit`` with the given rows replaced by ``refit``."""
-    for name in ("coefficients", "stdev_unscaled", "residual_variance", "df_residual", "mean",
-                 "residuals", "fitted"):
-        target = getattr(fit, name)
-        if target is not None:
-            target[rows] = getattr(refit, name)
-    return fit
 
 
 def _check_no_infinity(y: NDArray[np.floating], first_row: int, feature_ids: object,

@@ -40,3 +40,13 @@ class ChunkFit:
     def n_features(self) -> int:
         return int(self.coefficients.shape[0])
 
+    def assign(self, rows: slice | NDArray[np.intp], other: ChunkFit) -> None:
+        """Overwrite the given rows with the results in ``other`` (same fields kept)."""
+        for name in _ROW_FIELDS:
+            target = getattr(self, name)
+            if target is not None:
+                target[rows] = getattr(other, name)
+
+
+_ROW_FIELDS = ("coefficients", "stdev_unscaled", "residual_variance", "df_residual", "mean",
+               "residuals", "fitted")

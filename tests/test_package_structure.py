@@ -1,0 +1,56 @@
+"""The public API follows its own conventions (scverse-style structure test)."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import inspect
+
+import pytest
+
+import manylm
+
+SUBPACKAGES = ["manylm.design", "manylm.fit", "manylm.moderate", "manylm.inference",
+               "manylm.engine", "manylm.io", "manylm.cli"]
+
+
+@pytest.mark.parametrize("name", ["manylm", *SUBPACKAGES])
+def test_all_names_exist_and_are_documented(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__doc__, f"{name} has no docstring"
+    for attribute in module.__all__:
+        obj = getattr(module, attribute)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            assert obj.__doc__, f"{name}.{attribute} has no docstring"
+
+
+def test_public_errors_share_one_base() -> None:
+    for attribute in manylm.__all__:
+        obj = getattr(manylm, attribute)
+        if inspect.isclass(obj) and issubclass(obj, Exception) and not issubclass(obj, Warning):
+            assert issubclass(obj, manylm.ManylmError)
+
+
+@pytest.mark.parametrize("function", [manylm.lm_fit, manylm.ebayes, manylm.treat,
+                                      manylm.top_table, manylm.decide_tests,
+                                      manylm.design_matrix])
+def test_options_are_keyword_only(function) -> None:
+    parameters = list(inspect.signature(function).parameters.values())
+    options = [p for p in parameters[2:] if p.default is not inspect.Parameter.empty]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in options), function.__name__
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch) -> None:
+    from manylm.cli import progress
+
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
+    with progress.FeatureProgress(100, "fitting") as bar:
+        bar(50)
+    assert bar.done == 50 and bar._progress is None
+    monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True, raising=False)
+    ticks = itertools.count(0.0, 5.0)  # every reading of the clock is 5 s later
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(ticks))
+    with progress.FeatureProgress(100, "fitting") as bar:
+        bar(40)
+        bar(60)
+    assert bar.done == 100 and bar._progress is not None
