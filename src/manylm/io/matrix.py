@@ -171,9 +171,12 @@ def _assemble(
             f"(or summarise them per feature beforehand)"
         )
     columns = pd.Index([str(s) for s in samples])
-    _check_finite(values, index, columns, label, kind)
+    _reject_cells(np.isinf(values), values, index, columns, label, "value", "infinite",
+                  "infinite value", f"{kind} values must be finite numbers: write NA for a "
+                  "missing value")
     if kind == "weights":
-        _check_nonnegative(values, index, columns, label)
+        _reject_cells(values < 0, values, index, columns, label, "weight", "negative",
+                      "negative weight", "weights must be >= 0 (0 or NA to ignore an observation)")
     return pd.DataFrame(values.T, index=index, columns=columns, copy=False)
 
 
@@ -206,33 +209,19 @@ def _first_flagged(bad: np.ndarray) -> tuple[int, int]:
     return sample, feature
 
 
-def _check_finite(
-    values: np.ndarray, features: pd.Index, samples: pd.Index, label: str, kind: str
+def _reject_cells(
+    bad: np.ndarray, values: np.ndarray, features: pd.Index, samples: pd.Index, label: str,
+    noun: str, problem: str, what: str, fix: str,
 ) -> None:
-    bad = np.isinf(values)
+    """Raise naming the first flagged cell (in file order) and how many more there are."""
     if not bad.any():
         return
     count = int(bad.sum())
     j, i = _first_flagged(bad)
-    more = f" ({count - 1} more infinite value(s) in the file)" if count > 1 else ""
+    more = f" ({count - 1} more {what}(s) in the file)" if count > 1 else ""
     raise DataError(
-        f"{label}: feature {features[i]!r}, sample {samples[j]!r}: value {values[j, i]} is "
-        f"infinite{more}; {kind} values must be finite numbers: write NA for a missing value"
-    )
-
-
-def _check_nonnegative(
-    values: np.ndarray, features: pd.Index, samples: pd.Index, label: str
-) -> None:
-    bad = values < 0
-    if not bad.any():
-        return
-    count = int(bad.sum())
-    j, i = _first_flagged(bad)
-    more = f" ({count - 1} more negative weight(s) in the file)" if count > 1 else ""
-    raise DataError(
-        f"{label}: feature {features[i]!r}, sample {samples[j]!r}: weight {values[j, i]} is "
-        f"negative{more}; weights must be >= 0 (0 or NA to ignore an observation)"
+        f"{label}: feature {features[i]!r}, sample {samples[j]!r}: {noun} {values[j, i]} is "
+        f"{problem}{more}; {fix}"
     )
 
 
