@@ -1,8 +1,9 @@
 """Run the map step over blocks of an in-memory matrix, on every core.
 
-The matrix is cut into row blocks small enough to stay in cache while a block is fitted; blocks
-run on a thread pool (NumPy releases the GIL) with BLAS held to one thread per worker so the two
-levels of parallelism do not oversubscribe the cores.
+The matrix is cut into row blocks of a few megabytes (the dense kernel slices them further to
+stay in cache); blocks run on a thread pool (NumPy releases the GIL) with BLAS held to one thread
+per worker so the two levels of parallelism do not oversubscribe the cores, and each worker
+writes its block's results straight into the output arrays.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Fit one block of features: the map function every engine (in memory, streamed, Dask) calls.
+"""Fit one block of features: the map step of the two-pass engine.
 
 Rows with every value observed go through the dense QR path; rows with a missing value, and all
 rows when there is a weights matrix, go through the batched weighted path. The split is by row,
-so the result for a feature never depends on which other features share its block.
+so the result for a feature never depends on which other features share its block. An engine
+(today the in-memory one; a streaming or Dask engine would call the same function) only decides
+which rows form a block.
 """
 
 from __future__ import annotations

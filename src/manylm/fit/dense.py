@@ -1,11 +1,12 @@
 """Dense stacked least squares: one QR of the design serves every feature.
 
 For features with no missing values and at most per-sample weights, limma's ``lm.series`` makes
-one call to ``lm.fit(design, t(M))``. Here: X = QR once, effects E = Y Q, coefficients
-B = E R^-T, and the residual sum of squares from the residuals Y - E Q' themselves (never
-``|y|^2 - |Q'y|^2``, which loses every digit when the mean is large). When the intercept lies in
-the column space of the design each row is first centred on its mean, which leaves the residuals
-unchanged and keeps them accurate for large means; the mean is added back to the coefficients.
+one call to ``lm.fit(design, t(M))``. Here X = QR once; then, for each cache-sized slice of
+rows, one product with [Qc 1] (Qc = Q centred) gives the effects of the centred rows and the row
+sums, and one pass gives |y|^2. The residual sum of squares |y - m|^2 - |Qc'y|^2 is used only
+where a bound on its rounding error shows it accurate to 1e-9; elsewhere (a large mean, a tiny
+residual variance: the cases where that difference loses every digit) the residuals are formed
+explicitly from centred rows, as they are with per-sample weights or when residuals are kept.
 """
 
 from __future__ import annotations
