@@ -8,9 +8,7 @@ writes its block's results straight into the output arrays.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +16,7 @@ from threadpoolctl import ThreadpoolController
 
 from manylm.fit.block import BlockFitter
 from manylm.fit.chunk import ChunkFit
+from manylm.parallel import cpu_count, parallel_map
 
 __all__ = ["default_block_rows", "fit_in_blocks", "row_blocks"]
 
@@ -55,7 +54,7 @@ def fit_in_blocks(
     n_rows, n_samples = y.shape
     block_rows = block_rows or default_block_rows(n_samples)
     blocks = list(row_blocks(n_rows, block_rows))
-    n_jobs = min(n_jobs or os.cpu_count() or 1, len(blocks)) or 1
+    n_jobs = min(n_jobs or cpu_count(), len(blocks)) or 1
 
     if len(blocks) == 1:
         return fitter(y, weights, keep_residuals=keep_residuals, feature_ids=feature_ids,
@@ -76,13 +75,8 @@ def fit_in_blocks(
         if progress is not None:
             progress(block.stop - block.start)
 
-    if n_jobs == 1:
-        with _BLAS.limit(limits=1, user_api="blas"):
-            for block in blocks:
-                run(block)
-    else:
-        with _BLAS.limit(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
-            list(pool.map(run, blocks))
+    with _BLAS.limit(limits=1, user_api="blas"):
+        parallel_map(run, blocks, n_jobs=n_jobs)
     return out
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -14,6 +12,7 @@ from manylm.errors import EstimabilityError, InputError
 from manylm.inference.adjust import adjust_in_order
 from manylm.inference.ordering import stable_argsort
 from manylm.moderate.student_t import student_t_quantile
+from manylm.parallel import parallel_map
 
 if TYPE_CHECKING:
     from manylm.moderate.ebayes import ModeratedFit
@@ -114,12 +113,7 @@ def top_table(
     def gather(row: int) -> None:
         np.take(unsorted[row], order, out=block[row])
 
-    if order.shape[0] >= 100_000:
-        with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-            list(pool.map(gather, range(len(unsorted))))
-    else:
-        for row in range(len(unsorted)):
-            gather(row)
+    parallel_map(gather, range(len(unsorted)), n_jobs=None if order.shape[0] >= 100_000 else 1)
     return pd.DataFrame(block.T, index=fit.feature_ids[order], columns=list(data), copy=False)
 
 

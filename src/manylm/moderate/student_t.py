@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numpy.typing import NDArray
 from scipy import special
+
+from manylm.parallel import cpu_count, parallel_map
 
 __all__ = ["student_t_quantile", "student_t_sf"]
 
@@ -22,7 +21,7 @@ def student_t_sf(t: NDArray[np.floating], df: NDArray[np.floating] | float) -> N
     """
     t = np.asarray(t, dtype=np.float64)
     df = np.broadcast_to(np.asarray(df, dtype=np.float64), t.shape)
-    workers = min(os.cpu_count() or 1, 4)
+    workers = cpu_count()
     if t.size < _PARALLEL_MIN or workers == 1:
         return _sf(t, df)
     bounds = np.linspace(0, t.size, workers + 1).astype(int)
@@ -33,8 +32,7 @@ def student_t_sf(t: NDArray[np.floating], df: NDArray[np.floating] | float) -> N
         part = slice(bounds[i], bounds[i + 1])
         out[part] = _sf(flat_t[part], flat_df[part])
 
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, range(workers)))
+    parallel_map(run, range(workers))
     return out.reshape(t.shape)
 
 
