@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import importlib
-import itertools
 import inspect
+import itertools
 
 import pytest
 
 import manylm
 
 SUBPACKAGES = ["manylm.design", "manylm.fit", "manylm.moderate", "manylm.inference",
-               "manylm.engine", "manylm.io", "manylm.cli"]
+               "manylm.engine", "manylm.io", "manylm.cli", "manylm.counts"]
 
 
 @pytest.mark.parametrize("name", ["manylm", *SUBPACKAGES])

@@ -238,3 +238,52 @@ def test_h5ad_and_gzip_inputs_give_the_same_table(small: dict[str, Path], tmp_pa
     # The same numbers; the AnnData matrix arrives transposed, so BLAS may round differently.
     for other in tables[1:]:
         pd.testing.assert_frame_equal(other, tables[0], rtol=1e-12)
+
+
+PASILLA = REFERENCE / "inputs" / "pasilla_counts.tsv.gz"
+PASILLA_SAMPLES = REFERENCE / "inputs" / "pasilla_samples.tsv"
+
+
+def test_counts_filter_voom_matches_the_api(tmp_path: Path) -> None:
+    import manylm as api
+    from manylm.counts import filter_by_expr, norm_factors, voom
+
+    out = tmp_path / "voom.tsv"
+    result = manylm("fit", PASILLA, "--samples", PASILLA_SAMPLES, "--design",
+                    "~ condition + type", "--reference", "condition=untreated", "--test",
+                    "condition[treated]", "--counts", "--filter", "--voom", "--sort", "none",
+                    "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "kept 8066 of 14599 features" in result.stderr
+    table = pd.read_csv(out, sep="\t", index_col=0)
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record["transform"]["features_dropped_by_filter"] == 14599 - 8066
+    assert record["transform"]["normalization"] == "TMM"
+
+    counts = pd.read_csv(PASILLA, sep="\t", index_col=0)
+    samples = pd.read_csv(PASILLA_SAMPLES, sep="\t", index_col=0)
+    design = api.design_matrix("~ condition + type", samples,
+                                  reference={"condition": "untreated"})
+    kept = counts.loc[filter_by_expr(counts.to_numpy(), design=design.matrix)]
+    sizes = kept.to_numpy().sum(axis=0) * norm_factors(kept.to_numpy())
+    weighted = voom(kept, design, lib_size=sizes)
+    fit = api.lm_fit(weighted.expression, design, weights=weighted.weights)
+    expected = api.ebayes(fit).top_table("condition[treated]", sort_by="none")
+    assert list(table.index) == list(expected.index)
+    np.testing.assert_allclose(table["t"], expected["t"], rtol=1e-10)
+
+
+def test_counts_and_methylation_errors(tmp_path: Path, small: dict[str, Path]) -> None:
+    assert_user_error(manylm("fit", PASILLA, "--samples", PASILLA_SAMPLES, "--design",
+                             "~ condition", "--voom"), "--voom", "--counts")
+    assert_user_error(manylm("fit", small["expr"], "--samples", small["samples"], "--design",
+                             "~ group", "--counts"), "whole number")
+    assert_user_error(manylm("fit", small["expr"], "--samples", small["samples"], "--design",
+                             "~ group", "--methylation", "beta"), "outside [0, 1]")
+    betas = pd.read_csv(small["expr"], sep="\t", index_col=0)
+    betas = (betas - betas.min().min()) / (betas.max().max() - betas.min().min())
+    path = tmp_path / "betas.tsv"
+    betas.to_csv(path, sep="\t")
+    ok = manylm("fit", path, "--samples", small["samples"], "--design", "~ group",
+                "--methylation", "beta", "--quiet")
+    assert ok.returncode == 0, ok.stderr

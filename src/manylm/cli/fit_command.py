@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,18 @@ import pandas as pd
 import manylm
 from manylm.cli.options import add_design_options, notices_to_stderr, parse_references
 from manylm.cli.progress import FeatureProgress
+from manylm.counts import (
+    BETA_OFFSET,
+    NORMALIZATION_METHODS,
+    beta_to_m,
+    check_counts,
+    cpm,
+    filter_by_expr,
+    norm_factors,
+    voom,
+)
 from manylm.design import Design, design_matrix, resolve_tests
-from manylm.errors import ContrastError, InputError
+from manylm.errors import ContrastError, InputError, ManylmWarning
 from manylm.inference import ADJUST_METHODS
 from manylm.io import (
     align_samples,
@@ -62,6 +73,18 @@ def add_parser(verbs: Any) -> None:
                         help="confidence level of ci_low/ci_high (default 0.95)")
     parser.add_argument("--weights", metavar="FILE", default=None,
                         help="features x samples observation weights, same layout as EXPRESSION")
+    counts = parser.add_argument_group("RNA-seq counts and methylation")
+    counts.add_argument("--counts", action="store_true",
+                        help="EXPRESSION holds raw read counts: analyse log-CPM (with --voom, "
+                        "with precision weights)")
+    counts.add_argument("--normalize", default=None, choices=NORMALIZATION_METHODS,
+                        help="normalisation factors for --counts (default TMM)")
+    counts.add_argument("--filter", action="store_true",
+                        help="keep genes with enough counts (edgeR filterByExpr) for --counts")
+    counts.add_argument("--voom", action="store_true",
+                        help="voom precision weights from the mean-variance trend (--counts)")
+    counts.add_argument("--methylation", choices=("beta",), default=None,
+                        help="EXPRESSION holds methylation beta values: analyse M-values")
     parser.add_argument("--sort", default="p", choices=SORT_CHOICES, help="row order (default p)")
     parser.add_argument("--out", metavar="FILE", default=None,
                         help="output table (.tsv, .csv, .parquet; default: stdout)")
@@ -86,6 +109,11 @@ class FitRequest:
     adjust: str = "BH"
     confint: float = 0.95
     weights: str | None = None
+    counts: bool = False
+    normalize: str | None = None
+    filter: bool = False
+    voom: bool = False
+    methylation: str | None = None
     sort: str = "p"
     out: str | None = None
     quiet: bool = False
@@ -96,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
         expression=args.expression, samples=args.samples, design=args.design, tests=args.test,
         contrasts=args.contrast, references=parse_references(args.reference), trend=args.trend,
         robust=args.robust, treat_lfc=args.treat_lfc, moderate=not args.no_moderation,
-        adjust=args.adjust, confint=args.confint, weights=args.weights, sort=args.sort,
-        out=args.out, quiet=args.quiet,
+        adjust=args.adjust, confint=args.confint, weights=args.weights, counts=args.counts,
+        normalize=args.normalize, filter=args.filter, voom=args.voom,
+        methylation=args.methylation, sort=args.sort, out=args.out, quiet=args.quiet,
     )
     run_fit(request)
     return 0
@@ -121,10 +150,22 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
             _note(note, request.quiet, notices)
         timings["read"] = time.perf_counter() - clock
         design = design_matrix(request.design, aligned, reference=request.references)
+        expression = expression[list(design.sample_ids)]
         weights = None
         if request.weights:
             weights = read_weights(request.weights)
             weights = _align_weights(weights, expression, request.weights)
+        transform: dict[str, Any] = {}
+        if request.counts:
+            expression, count_weights, transform = _prepare_counts(
+                expression, design, request)
+            if weights is not None:  # the filter may have dropped features
+                weights = weights.loc[expression.index, expression.columns]
+            if count_weights is not None:
+                weights = count_weights if weights is None else weights * count_weights
+        elif request.methylation == "beta":
+            expression = beta_to_m(expression, source=request.expression)
+            transform = {"methylation": "beta to M-value", "offset": BETA_OFFSET}
         tested, table_columns, contrasts = _plan_tests(request, design)
         clock = time.perf_counter()
         with FeatureProgress(expression.shape[0], "fitting", enabled=not request.quiet) as bar:
@@ -146,6 +187,7 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
     table = table.reset_index()
     clock = time.perf_counter()
     record = _run_record(request, expression, design, aligned, result, tested, notices, timings)
+    record["transform"] = transform
     write_table(table, request.out)
     if request.out not in (None, "-"):
         timings["write"] = time.perf_counter() - clock
@@ -153,7 +195,52 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
     return table, record
 
 
+def _prepare_counts(expression: pd.DataFrame, design: Design, request: FitRequest
+                    ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
+    """Counts to log-CPM (and voom weights), after filtering and normalisation."""
+    check_counts(expression, source=request.expression)
+    counts = expression
+    n_before = counts.shape[0]
+    if request.filter:
+        keep = filter_by_expr(counts.to_numpy(), design=design.matrix)
+        if not keep.any():
+            raise InputError(
+                f"{request.expression}: no gene passes the expression filter (--filter): check "
+                "that the matrix holds raw counts, or drop --filter."
+            )
+        counts = counts.loc[keep]
+    sizes = counts.to_numpy(dtype=np.float64).sum(axis=0)
+    method = request.normalize or "TMM"
+    factors = norm_factors(counts.to_numpy(), method=method, lib_size=sizes)
+    effective = sizes * factors
+    record: dict[str, Any] = {
+        "counts": True, "normalization": method,
+        "library_sizes": dict(zip(map(str, counts.columns), sizes.tolist(), strict=True)),
+        "norm_factors": dict(zip(map(str, counts.columns), factors.tolist(), strict=True)),
+        "filter": request.filter, "features_before_filter": n_before,
+        "features_dropped_by_filter": n_before - counts.shape[0],
+    }
+    if request.filter:
+        message = (f"--filter kept {counts.shape[0]} of {n_before} features "
+                   f"({n_before - counts.shape[0]} dropped for low counts).")
+        warnings.warn(message, ManylmWarning, stacklevel=2)
+    if request.voom:
+        result = voom(counts, design, lib_size=effective)
+        record["voom"] = True
+        return result.expression, result.weights, record
+    log_cpm = pd.DataFrame(cpm(counts.to_numpy(), effective, log=True), index=counts.index,
+                           columns=counts.columns)
+    record["log_cpm_prior_count"] = 2.0
+    return log_cpm, None, record
+
+
 def _check_options(request: FitRequest) -> None:
+    needs_counts = [flag for flag, on in (("--voom", request.voom), ("--filter", request.filter),
+                                          ("--normalize", request.normalize is not None)) if on]
+    if needs_counts and not request.counts:
+        raise InputError(f"{', '.join(needs_counts)} work(s) on read counts: add --counts.")
+    if request.counts and request.methylation:
+        raise InputError("--counts and --methylation describe different data: give one.")
     if request.treat_lfc is not None and not request.moderate:
         raise InputError("--treat-lfc and --no-moderation cannot be combined: treat is moderated.")
     if request.treat_lfc is not None and request.treat_lfc < 0:

@@ -19,6 +19,7 @@ from scipy.optimize import brentq
 
 from manylm.errors import ManylmWarning
 from manylm.moderate.fdist import fit_f_dist
+from manylm.moderate.interpolation import interpolate_constant_ends
 from manylm.moderate.lowess import lowess
 
 __all__ = ["RobustFDistFit", "fit_f_dist_robustly"]
@@ -101,7 +102,7 @@ def fit_f_dist_robustly(
             scale = np.empty(n)
             scale[ok] = inner.scale
             scale[~ok] = np.exp(
-                _interpolate_rule2(cov[ok], np.log(np.asarray(inner.scale)), cov[~ok])
+                interpolate_constant_ends(cov[ok], np.log(np.asarray(inner.scale)), cov[~ok])
             )
         return RobustFDistFit(scale, inner.df2, shrunk)
 
@@ -219,11 +220,3 @@ def fit_f_dist_robustly(
 def _squeeze_scalar(value: float | NDArray[np.float64]) -> float | NDArray[np.float64]:
     return float(value) if np.ndim(value) == 0 else np.asarray(value)
 
-
-def _interpolate_rule2(x: NDArray[np.float64], y: NDArray[np.float64],
-                       new_x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """R's ``approx(x, y, xout, rule = 2, ties = mean)``."""
-    unique_x, inverse = np.unique(x, return_inverse=True)
-    sums = np.bincount(inverse, weights=y)
-    counts = np.bincount(inverse)
-    return np.interp(new_x, unique_x, sums / counts)

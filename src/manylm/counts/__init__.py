@@ -1,0 +1,20 @@
+"""RNA-seq counts and methylation betas: normalisation, filtering, voom weights, M-values."""
+
+from manylm.counts.cpm import cpm
+from manylm.counts.filtering import filter_by_expr
+from manylm.counts.methylation import BETA_OFFSET, beta_to_m
+from manylm.counts.normalization import NORMALIZATION_METHODS, norm_factors
+from manylm.counts.validation import check_counts
+from manylm.counts.voom import VoomResult, voom
+
+__all__ = [
+    "BETA_OFFSET",
+    "NORMALIZATION_METHODS",
+    "VoomResult",
+    "beta_to_m",
+    "check_counts",
+    "cpm",
+    "filter_by_expr",
+    "norm_factors",
+    "voom",
+]

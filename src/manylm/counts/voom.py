@@ -1,0 +1,97 @@
+"""voom: precision weights for log-counts from the mean-variance trend (limma's ``voom``).
+
+Law, Chen, Shi & Smyth (2014), "voom: precision weights unlock linear model analysis tools for
+RNA-seq read counts", Genome Biology 15:R29. log-CPM values are fitted by the ordinary linear
+model; the square root of each gene's residual standard deviation is smoothed against its mean
+log-count with ``lowess`` (span 0.5); each observation's weight is the inverse fourth power of
+that trend at its fitted log-count.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from manylm.design.matrix import Design
+from manylm.errors import InputError, ManylmWarning
+from manylm.fit.lmfit import lm_fit
+from manylm.moderate.interpolation import interpolate_constant_ends
+from manylm.moderate.lowess import lowess
+
+__all__ = ["VoomResult", "voom"]
+
+
+@dataclass(frozen=True)
+class VoomResult:
+    """log-CPM values, their precision weights, and the trend behind them (for plotting).
+
+    Attributes
+    ----------
+    expression, weights : DataFrame (features x samples)
+    lib_size : array of shape (n_samples,)
+        Effective library sizes used (library size x normalisation factor).
+    trend_x, trend_y : arrays
+        Each gene's mean log2 count and square-root residual standard deviation (limma's
+        ``voom.xy``); trend_line_x, trend_line_y: the lowess trend (``voom.line``).
+    """
+
+    expression: pd.DataFrame
+    weights: pd.DataFrame
+    lib_size: NDArray[np.float64]
+    trend_x: NDArray[np.float64]
+    trend_y: NDArray[np.float64]
+    trend_line_x: NDArray[np.float64]
+    trend_line_y: NDArray[np.float64]
+
+
+def voom(
+    counts: pd.DataFrame,
+    design: Design,
+    *,
+    lib_size: ArrayLike | None = None,
+    span: float = 0.5,
+) -> VoomResult:
+    """Transform counts to log-CPM with observation-level precision weights.
+
+    Parameters
+    ----------
+    counts : DataFrame, features x samples raw counts (columns in the design's sample order)
+    design : Design
+    lib_size : array of shape (n_samples,), optional
+        Effective library sizes (default: column sums); pass ``sums * norm_factors``.
+    span : float
+        lowess span of the trend.
+    """
+    y_counts = counts.to_numpy(dtype=np.float64)
+    if y_counts.shape[0] < 2:
+        raise InputError("voom needs at least two genes to fit a mean-variance trend.")
+    sizes = y_counts.sum(axis=0) if lib_size is None else np.asarray(lib_size, dtype=np.float64)
+    log_cpm = np.log2((y_counts + 0.5) / (sizes + 1)[None, :] * 1e6)
+    expression = pd.DataFrame(log_cpm, index=counts.index, columns=counts.columns)
+    fit = lm_fit(expression, design)
+    replicated = int(np.sum(fit.df_residual > 0))
+    if replicated < 2:
+        warnings.warn("The design has no replication: voom weights set to 1.", ManylmWarning,
+                      stacklevel=2)
+        ones = pd.DataFrame(1.0, index=counts.index, columns=counts.columns)
+        empty = np.empty(0)
+        return VoomResult(expression, ones, sizes, empty, empty, empty, empty)
+    sx = fit.mean + np.mean(np.log2(sizes + 1)) - np.log2(1e6)
+    sy = np.sqrt(fit.sigma)
+    observed = y_counts.sum(axis=1) != 0
+    sx, sy = sx[observed], sy[observed]
+    line_x, line_y = lowess(sx, sy, f=span)
+    coefficients = np.where(design.estimable[None, :], fit.coefficients, 0.0)
+    fitted = coefficients @ design.matrix.T
+    fitted_log_count = np.log2(1e-6 * 2**fitted * (sizes + 1)[None, :])
+    trend = interpolate_constant_ends(line_x, line_y, fitted_log_count.ravel())
+    weights = 1.0 / trend.reshape(fitted_log_count.shape) ** 4
+    return VoomResult(
+        expression=expression,
+        weights=pd.DataFrame(weights, index=counts.index, columns=counts.columns),
+        lib_size=sizes, trend_x=sx, trend_y=sy, trend_line_x=line_x, trend_line_y=line_y,
+    )
