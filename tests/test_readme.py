@@ -23,5 +23,5 @@ def test_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         shutil.copy(INPUTS / source, tmp_path / target)
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(code.group(1), "README.md", "exec"), namespace)  # runs our own README
     assert namespace["table"].shape[0] == 2026  # type: ignore[attr-defined]
