@@ -15,7 +15,7 @@ from manylm.errors import (
     ManylmError,
     ManylmWarning,
 )
-from manylm.fit import LinearModelFit, contrasts_fit, lm_fit
+from manylm.fit import LinearModelFit, contrasts_fit, duplicate_correlation, lm_fit
 from manylm.inference import decide_tests, p_adjust, top_table
 from manylm.moderate import (
     ModeratedFit,
@@ -46,6 +46,7 @@ __all__ = [
     "contrasts_fit",
     "decide_tests",
     "design_matrix",
+    "duplicate_correlation",
     "ebayes",
     "fit_f_dist",
     "fit_f_dist_robustly",

@@ -287,3 +287,33 @@ def test_counts_and_methylation_errors(tmp_path: Path, small: dict[str, Path]) -
     ok = manylm("fit", path, "--samples", small["samples"], "--design", "~ group",
                 "--methylation", "beta", "--quiet")
     assert ok.returncode == 0, ok.stderr
+
+
+BLOCKED = REFERENCE / "inputs" / "blocked_expr.tsv.gz"
+BLOCKED_SAMPLES = REFERENCE / "inputs" / "blocked_samples.tsv"
+
+
+def test_block_matches_limma(tmp_path: Path) -> None:
+    out = tmp_path / "blocked.tsv"
+    result = manylm("fit", BLOCKED, "--samples", BLOCKED_SAMPLES, "--design",
+                    "~ treatment + batch", "--test", "treatment[trt]", "--block", "patient",
+                    "--sort", "none", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "intra-block correlation for patient: 0.2045" in result.stderr
+    table = pd.read_csv(out, sep="\t")
+    limma = pd.read_csv(REFERENCE / "blocks" / "gls_complete_top.tsv.gz", sep="\t")
+    np.testing.assert_allclose(table["t"], limma["t"], rtol=1e-8)
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record["transform"]["block"]["consensus_correlation"] == pytest.approx(
+        0.2044968083852431, rel=1e-10)
+
+
+def test_block_errors(tmp_path: Path) -> None:
+    assert_user_error(manylm("fit", BLOCKED, "--samples", BLOCKED_SAMPLES, "--design",
+                             "~ treatment", "--block", "nope"), "'nope'", "patient")
+    sheet = pd.read_csv(BLOCKED_SAMPLES, sep="\t")
+    sheet["single"] = sheet["sample"]
+    path = tmp_path / "sheet.tsv"
+    sheet.to_csv(path, sep="\t", index=False)
+    assert_user_error(manylm("fit", BLOCKED, "--samples", path, "--design", "~ treatment",
+                             "--block", "single"), "single sample")

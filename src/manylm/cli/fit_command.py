@@ -73,6 +73,9 @@ def add_parser(verbs: Any) -> None:
                         help="confidence level of ci_low/ci_high (default 0.95)")
     parser.add_argument("--weights", metavar="FILE", default=None,
                         help="features x samples observation weights, same layout as EXPRESSION")
+    parser.add_argument("--block", metavar="COLUMN", default=None,
+                        help="sample-sheet column of correlated samples (patient...): estimate "
+                        "the intra-block correlation and fit by GLS (limma duplicateCorrelation)")
     counts = parser.add_argument_group("RNA-seq counts and methylation")
     counts.add_argument("--counts", action="store_true",
                         help="EXPRESSION holds raw read counts: analyse log-CPM (with --voom, "
@@ -114,6 +117,7 @@ class FitRequest:
     filter: bool = False
     voom: bool = False
     methylation: str | None = None
+    block: str | None = None
     sort: str = "p"
     out: str | None = None
     quiet: bool = False
@@ -126,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
         robust=args.robust, treat_lfc=args.treat_lfc, moderate=not args.no_moderation,
         adjust=args.adjust, confint=args.confint, weights=args.weights, counts=args.counts,
         normalize=args.normalize, filter=args.filter, voom=args.voom,
-        methylation=args.methylation, sort=args.sort, out=args.out, quiet=args.quiet,
+        methylation=args.methylation, block=args.block, sort=args.sort, out=args.out,
+        quiet=args.quiet,
     )
     run_fit(request)
     return 0
@@ -168,8 +173,14 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
             transform = {"methylation": "beta to M-value", "offset": BETA_OFFSET}
         tested, table_columns, contrasts = _plan_tests(request, design)
         clock = time.perf_counter()
+        block = _block_column(aligned, design, request)
         with FeatureProgress(expression.shape[0], "fitting", enabled=not request.quiet) as bar:
-            fit = manylm.lm_fit(expression, design, weights=weights, progress=bar)
+            fit = manylm.lm_fit(expression, design, weights=weights, block=block, progress=bar)
+        if fit.block_correlation is not None:
+            transform["block"] = {"column": request.block,
+                                  "consensus_correlation": fit.block_correlation}
+            _note(f"intra-block correlation for {request.block}: {fit.block_correlation:.4f}",
+                  request.quiet, notices)
         if contrasts:
             fit = manylm.contrasts_fit(fit, contrasts)
         timings["fit"] = time.perf_counter() - clock
@@ -232,6 +243,24 @@ def _prepare_counts(expression: pd.DataFrame, design: Design, request: FitReques
                            columns=counts.columns)
     record["log_cpm_prior_count"] = 2.0
     return log_cpm, None, record
+
+
+def _block_column(sheet: pd.DataFrame, design: Design, request: FitRequest) -> pd.Series | None:
+    if request.block is None:
+        return None
+    if request.block not in sheet.columns:
+        raise InputError(
+            f"--block {request.block!r} is not a column of {request.samples}. Columns: "
+            f"{', '.join(map(str, sheet.columns))}."
+        )
+    labels = sheet.loc[list(design.sample_ids), request.block]
+    missing = [str(s) for s in labels.index[labels.isna()]]
+    if missing:
+        raise InputError(
+            f"--block {request.block}: no value for sample(s) {', '.join(missing[:10])}; give "
+            "every sample a block."
+        )
+    return labels.astype(str)
 
 
 def _check_options(request: FitRequest) -> None:

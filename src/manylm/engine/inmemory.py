@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
 from manylm.fit.block import BlockFitter
+from manylm.fit.blocked import BlockedFitter
 from manylm.fit.chunk import ChunkFit
 from manylm.parallel import cpu_count, parallel_map
 
@@ -39,7 +40,7 @@ def row_blocks(n_rows: int, block_rows: int) -> Iterator[slice]:
 
 
 def fit_in_blocks(
-    fitter: BlockFitter,
+    fitter: BlockFitter | BlockedFitter,
     y: NDArray[np.floating],
     weights: NDArray[np.floating] | None = None,
     *,

@@ -13,6 +13,7 @@ from manylm.design.matrix import Design, design_matrix
 from manylm.engine.inmemory import fit_in_blocks
 from manylm.errors import DataError, DesignError
 from manylm.fit.block import BlockFitter
+from manylm.fit.blocked import BlockedFitter, block_indicators
 from manylm.fit.result import LinearModelFit
 
 __all__ = ["lm_fit"]
@@ -25,6 +26,8 @@ def lm_fit(
     samples: pd.DataFrame | None = None,
     reference: Mapping[str, object] | None = None,
     weights: Any = None,
+    block: Any = None,
+    correlation: float | None = None,
     keep_residuals: bool = False,
     dtype: type = np.float64,
     block_rows: int | None = None,
@@ -54,6 +57,13 @@ def lm_fit(
     weights : array or DataFrame, optional
         Observation weights: one per sample (shape (n_samples,)) or one per value (the shape of
         ``data``). Zero leaves the observation out.
+    block : sequence, optional
+        One label per sample of the design (a patient, a litter...): samples of the same block
+        are correlated, and the model is fitted by generalised least squares (limma's
+        ``lmFit(block=, correlation=)``).
+    correlation : float, optional
+        The intra-block correlation; estimated with :func:`manylm.duplicate_correlation` when a
+        block is given without it.
     keep_residuals : bool
         Keep residuals and fitted values (features x samples) on the result.
     dtype : numpy float type
@@ -89,13 +99,34 @@ def lm_fit(
             "estimate variances). Simplify the formula."
         )
     sample_weights, weight_matrix = _weights(weights, matrix.shape, columns, feature_ids)
-    fitter = BlockFitter(design.matrix, design.estimable, sample_weights, dtype)
+    fitter: BlockFitter | BlockedFitter
+    block_correlation: float | None = None
+    if block is not None:
+        labels = _block_labels(block, design, columns)
+        if correlation is None:
+            from manylm.fit.duplicate_correlation import duplicate_correlation_arrays
+
+            estimate = duplicate_correlation_arrays(
+                np.asarray(matrix, dtype=np.float64), design.matrix, labels,
+                weights=weight_matrix if weight_matrix is not None else sample_weights)
+            correlation = estimate.consensus
+        if not -1 < correlation < 1:
+            raise DesignError(f"The intra-block correlation must be in (-1, 1); got {correlation}.")
+        block_correlation = float(correlation)
+        fitter = BlockedFitter(design.matrix, design.estimable, block_indicators(labels),
+                               block_correlation, sample_weights, dtype)
+    else:
+        fitter = BlockFitter(design.matrix, design.estimable, sample_weights, dtype)
     chunk = fit_in_blocks(
         fitter, matrix, weight_matrix, block_rows=block_rows, n_jobs=n_jobs,
         keep_residuals=keep_residuals, feature_ids=feature_ids, sample_ids=sample_ids,
         progress=progress,
     )
-    cov = _design_covariance(design, sample_weights)
+    if isinstance(fitter, BlockedFitter):
+        cov = np.full((design.n_coefficients,) * 2, np.nan)
+        cov[np.ix_(design.estimable, design.estimable)] = fitter.covariance()
+    else:
+        cov = _design_covariance(design, sample_weights)
     index = pd.Index(feature_ids, name="feature")
     residuals = fitted = None
     if keep_residuals and chunk.residuals is not None and chunk.fitted is not None:
@@ -114,6 +145,7 @@ def lm_fit(
         residuals=residuals,
         fitted=fitted,
         terms=dict(design.terms),
+        block_correlation=block_correlation,
     )
 
 
@@ -242,6 +274,23 @@ def _weights(weights: Any, shape: tuple[int, int], columns: NDArray[np.int_] | N
         return None, values
     del n_features, n_all
     raise DataError("Weights must be a vector (one per sample) or a features x samples matrix.")
+
+
+def _block_labels(block: Any, design: Design, columns: NDArray[np.int_] | None
+                  ) -> NDArray[np.object_]:
+    """One block label per design sample (a column name of the sample sheet is not enough)."""
+    labels = np.asarray(block.reindex(design.sample_ids) if isinstance(block, pd.Series)
+                        else block, dtype=object)
+    if labels.shape[0] != design.n_samples:
+        if columns is not None and labels.shape[0] > int(columns.max()):
+            labels = labels[columns]
+        else:
+            raise DesignError(
+                f"{labels.shape[0]} block labels given for {design.n_samples} samples."
+            )
+    if pd.isna(labels).any():
+        raise DesignError("The block labels have missing values; give every sample a block.")
+    return labels
 
 
 def _design_covariance(design: Design, sample_weights: NDArray[np.float64] | None

@@ -56,6 +56,7 @@ class LinearModelFit:
     residuals: pd.DataFrame | None = None
     fitted: pd.DataFrame | None = None
     terms: dict[str, list[str]] = field(default_factory=dict)
+    block_correlation: float | None = None
 
     # ----------------------------------------------------------------- views
     @property
