@@ -72,3 +72,19 @@ def test_blocks_of_one_sample_are_refused() -> None:
     expression, _, _, design = load("complete")
     with pytest.raises(manylm.DesignError, match="single sample"):
         manylm.duplicate_correlation(expression, design, np.arange(24))
+
+
+def test_array_weights_reml_and_weighted_table() -> None:
+    from manylm.counts import array_weights
+
+    expression, _, _, design = load("complete")
+    weights = array_weights(expression, design)
+    reference = read_reference("blocks/array_weights.tsv")["weight"]
+    assert list(weights.index) == list(reference.index)
+    assert_close(weights, reference, 1e-10, what="array weights")
+    result = manylm.ebayes(manylm.lm_fit(expression, design, weights=weights.to_numpy()))
+    table = result.top_table(1, sort_by="none")
+    top = read_reference("blocks/array_weights_top.tsv.gz")
+    for ours, theirs in [("estimate", "logFC"), ("t", "t"), ("adj_p_value", "adj.P.Val"),
+                         ("lods", "B")]:
+        assert_close(table[ours], top[theirs], 1e-8, what=theirs)

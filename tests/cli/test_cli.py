@@ -317,3 +317,16 @@ def test_block_errors(tmp_path: Path) -> None:
     sheet.to_csv(path, sep="\t", index=False)
     assert_user_error(manylm("fit", BLOCKED, "--samples", path, "--design", "~ treatment",
                              "--block", "single"), "single sample")
+
+
+def test_array_weights_option(tmp_path: Path) -> None:
+    out = tmp_path / "aw.tsv"
+    result = manylm("fit", BLOCKED, "--samples", BLOCKED_SAMPLES, "--design",
+                    "~ treatment + batch", "--test", "treatment[trt]", "--array-weights",
+                    "--sort", "none", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out, sep="\t")
+    limma = pd.read_csv(REFERENCE / "blocks" / "array_weights_top.tsv.gz", sep="\t")
+    np.testing.assert_allclose(table["t"], limma["t"], rtol=1e-8)
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record["transform"]["array_weights"]["P02_b"] == pytest.approx(0.2314, abs=1e-4)

@@ -20,6 +20,7 @@ from manylm.cli.progress import FeatureProgress
 from manylm.counts import (
     BETA_OFFSET,
     NORMALIZATION_METHODS,
+    array_weights,
     beta_to_m,
     check_counts,
     cpm,
@@ -73,6 +74,9 @@ def add_parser(verbs: Any) -> None:
                         help="confidence level of ci_low/ci_high (default 0.95)")
     parser.add_argument("--weights", metavar="FILE", default=None,
                         help="features x samples observation weights, same layout as EXPRESSION")
+    parser.add_argument("--array-weights", action="store_true",
+                        help="estimate sample quality weights (limma arrayWeights, REML) and "
+                        "fit with them")
     parser.add_argument("--block", metavar="COLUMN", default=None,
                         help="sample-sheet column of correlated samples (patient...): estimate "
                         "the intra-block correlation and fit by GLS (limma duplicateCorrelation)")
@@ -118,6 +122,7 @@ class FitRequest:
     voom: bool = False
     methylation: str | None = None
     block: str | None = None
+    array_weights: bool = False
     sort: str = "p"
     out: str | None = None
     quiet: bool = False
@@ -130,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         robust=args.robust, treat_lfc=args.treat_lfc, moderate=not args.no_moderation,
         adjust=args.adjust, confint=args.confint, weights=args.weights, counts=args.counts,
         normalize=args.normalize, filter=args.filter, voom=args.voom,
-        methylation=args.methylation, block=args.block, sort=args.sort, out=args.out,
+        methylation=args.methylation, block=args.block, array_weights=args.array_weights,
+        sort=args.sort, out=args.out,
         quiet=args.quiet,
     )
     run_fit(request)
@@ -173,6 +179,13 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
             transform = {"methylation": "beta to M-value", "offset": BETA_OFFSET}
         tested, table_columns, contrasts = _plan_tests(request, design)
         clock = time.perf_counter()
+        if request.array_weights:
+            quality = array_weights(expression, design)
+            transform["array_weights"] = dict(zip(map(str, quality.index),
+                                                  quality.round(6).tolist(), strict=True))
+            sample_weights = pd.DataFrame(np.broadcast_to(quality.to_numpy(), expression.shape),
+                                          index=expression.index, columns=expression.columns)
+            weights = sample_weights if weights is None else weights * sample_weights
         block = _block_column(aligned, design, request)
         with FeatureProgress(expression.shape[0], "fitting", enabled=not request.quiet) as bar:
             fit = manylm.lm_fit(expression, design, weights=weights, block=block, progress=bar)

@@ -1,5 +1,6 @@
 """RNA-seq counts and methylation betas: normalisation, filtering, voom weights, M-values."""
 
+from manylm.counts.array_weights import array_weights
 from manylm.counts.cpm import cpm
 from manylm.counts.filtering import filter_by_expr
 from manylm.counts.methylation import BETA_OFFSET, beta_to_m
@@ -11,6 +12,7 @@ __all__ = [
     "BETA_OFFSET",
     "NORMALIZATION_METHODS",
     "VoomResult",
+    "array_weights",
     "beta_to_m",
     "check_counts",
     "cpm",
