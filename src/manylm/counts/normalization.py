@@ -12,9 +12,9 @@ import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import rankdata
 
 from manylm.errors import InputError, ManylmWarning
+from manylm.parallel import parallel_map
 
 __all__ = ["NORMALIZATION_METHODS", "norm_factors"]
 
@@ -60,11 +60,11 @@ def norm_factors(
                 ref_column = int(np.argmax(np.sqrt(x).sum(axis=0)))
             else:
                 ref_column = int(np.argmin(np.abs(f75 - f75.mean())))
-        factors = np.array([
-            _tmm(x[:, i], x[:, ref_column], sizes[i], sizes[ref_column], logratio_trim,
-                 sum_trim, do_weighting, a_cutoff)
-            for i in range(n_samples)
-        ])
+        reference = ref_column
+        factors = np.array(parallel_map(
+            lambda i: _tmm(x[:, i], x[:, reference], sizes[i], sizes[reference],
+                           logratio_trim, sum_trim, do_weighting, a_cutoff),
+            range(n_samples)))
     elif method == "TMMwsp":
         if ref_column is None:
             ref_column = int(np.argmax(np.sqrt(x).sum(axis=0)))
@@ -114,8 +114,8 @@ def _tmm(obs: NDArray[np.float64], ref: NDArray[np.float64], n_obs: float, n_ref
     high_ratio = n + 1 - low_ratio
     low_sum = np.floor(n * sum_trim) + 1
     high_sum = n + 1 - low_sum
-    rank_ratio = rankdata(log_ratio)
-    rank_sum = rankdata(abs_expression)
+    rank_ratio = average_ranks(log_ratio)
+    rank_sum = average_ranks(abs_expression)
     keep = ((rank_ratio >= low_ratio) & (rank_ratio <= high_ratio) & (rank_sum >= low_sum)
             & (rank_sum <= high_sum))
     if do_weighting:
@@ -175,3 +175,16 @@ def _tmm_wsp(obs: NDArray[np.float64], ref: NDArray[np.float64], n_obs: float, n
     else:
         value = float(np.mean(log_ratio))
     return float(2**value)
+
+
+def average_ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Ranks 1..n with ties given their average rank (R's ``rank``), via a fast sort."""
+    order = np.argsort(values)
+    ordered = values[order]
+    n = values.shape[0]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    ends = np.concatenate([starts[1:], [n]])
+    run_rank = (starts + ends + 1) / 2.0  # mean of positions start+1 .. end
+    ranks = np.empty(n)
+    ranks[order] = np.repeat(run_rank, ends - starts)
+    return ranks

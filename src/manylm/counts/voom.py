@@ -21,6 +21,7 @@ from manylm.errors import InputError, ManylmWarning
 from manylm.fit.lmfit import lm_fit
 from manylm.moderate.interpolation import interpolate_constant_ends
 from manylm.moderate.lowess import lowess
+from manylm.parallel import parallel_map
 
 __all__ = ["VoomResult", "voom"]
 
@@ -66,11 +67,16 @@ def voom(
     span : float
         lowess span of the trend.
     """
-    y_counts = counts.to_numpy(dtype=np.float64)
+    y_counts = counts.to_numpy(dtype=np.float64, copy=True)
     if y_counts.shape[0] < 2:
         raise InputError("voom needs at least two genes to fit a mean-variance trend.")
     sizes = y_counts.sum(axis=0) if lib_size is None else np.asarray(lib_size, dtype=np.float64)
-    log_cpm = np.log2((y_counts + 0.5) / (sizes + 1)[None, :] * 1e6)
+    observed = y_counts.sum(axis=1) != 0
+    # log2((y + 0.5) / (L + 1) * 1e6), in place: fresh arrays of this size cost more in page
+    # faults than the arithmetic.
+    log_cpm = np.add(y_counts, 0.5, out=y_counts)
+    np.log2(log_cpm, out=log_cpm)
+    log_cpm += (np.log2(1e6) - np.log2(sizes + 1))[None, :]
     expression = pd.DataFrame(log_cpm, index=counts.index, columns=counts.columns)
     fit = lm_fit(expression, design)
     replicated = int(np.sum(fit.df_residual > 0))
@@ -82,16 +88,44 @@ def voom(
         return VoomResult(expression, ones, sizes, empty, empty, empty, empty)
     sx = fit.mean + np.mean(np.log2(sizes + 1)) - np.log2(1e6)
     sy = np.sqrt(fit.sigma)
-    observed = y_counts.sum(axis=1) != 0
     sx, sy = sx[observed], sy[observed]
     line_x, line_y = lowess(sx, sy, f=span)
     coefficients = np.where(design.estimable[None, :], fit.coefficients, 0.0)
-    fitted = coefficients @ design.matrix.T
-    fitted_log_count = np.log2(1e-6 * 2**fitted * (sizes + 1)[None, :])
-    trend = interpolate_constant_ends(line_x, line_y, fitted_log_count.ravel())
-    weights = 1.0 / trend.reshape(fitted_log_count.shape) ** 4
+    # log2(1e-6 * 2^fitted * (L + 1)) without leaving the log scale.
+    fitted_log_count = coefficients @ design.matrix.T
+    fitted_log_count += (np.log2(sizes + 1) - np.log2(1e6))[None, :]
+    # The lowess curve is linear between its anchor points: interpolate on those alone.
+    knots_x, knots_y = _knots(line_x, line_y)
+    rows = np.array_split(np.arange(fitted_log_count.shape[0]), 2)
+    trend = np.empty_like(fitted_log_count)
+
+    def interpolate(part: NDArray[np.intp]) -> None:
+        trend[part] = interpolate_constant_ends(knots_x, knots_y, fitted_log_count[part])
+
+    parallel_map(interpolate, rows)
+    np.multiply(trend, trend, out=trend)  # 1 / trend^4 in place, without the general power
+    np.multiply(trend, trend, out=trend)
+    weights = np.reciprocal(trend, out=trend)
     return VoomResult(
         expression=expression,
         weights=pd.DataFrame(weights, index=counts.index, columns=counts.columns),
         lib_size=sizes, trend_x=sx, trend_y=sy, trend_line_x=line_x, trend_line_y=line_y,
     )
+
+
+def _knots(x: NDArray[np.float64], y: NDArray[np.float64]
+           ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The points of a piecewise-linear curve where its slope changes (and both ends).
+
+    Ties are averaged first (R's ``approxfun(ties = mean)``); a point is dropped when it lies on
+    the line through its neighbours to within rounding, which leaves the interpolant unchanged.
+    """
+    unique_x, inverse = np.unique(x, return_inverse=True)
+    unique_y = np.bincount(inverse, weights=y) / np.bincount(inverse)
+    if unique_x.size < 3:
+        return unique_x, unique_y
+    slopes = np.diff(unique_y) / np.diff(unique_x)
+    scale = np.abs(unique_y).max() / max(float(np.ptp(unique_x)), 1e-300)
+    bend = np.abs(np.diff(slopes)) > 1e-9 * max(scale, 1e-300)
+    keep = np.concatenate([[True], bend, [True]])
+    return unique_x[keep], unique_y[keep]

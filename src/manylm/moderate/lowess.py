@@ -13,8 +13,12 @@ instead of R's one-step-at-a-time walk.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from manylm.parallel import parallel_map
 
 __all__ = ["lowess"]
 
@@ -41,36 +45,26 @@ def _clowess(x: NDArray[np.float64], y: NDArray[np.float64], f: float, nsteps: i
     if n < 2:
         return y.copy()
     ns = max(2, min(n, int(f * n + 1e-7)))
+    anchors, nlefts, run_ends = _anchor_plan(x, ns, delta)
     fitted = np.empty(n)
     robustness = np.ones(n)
-    # Sums x[j] + x[j + ns] decide where the neighbourhood of size ns sits (see _neighbourhood).
-    pair_sums = x[: n - ns] + x[ns:] if ns < n else np.empty(0)
     for iteration in range(nsteps + 1):
-        use_robustness = iteration > 0
-        nleft = 0
-        last = -1
-        i = 0
-        while True:
-            nleft = _neighbourhood(x, i, nleft, ns, pair_sums)
-            nright = nleft + ns - 1
-            value = _local_fit(x, y, i, nleft, nright, robustness if use_robustness else None)
-            fitted[i] = y[i] if value is None else value
-            if last < i - 1:
-                # Interpolate the points skipped since the last anchor.
-                between = slice(last + 1, i)
-                alpha = (x[between] - x[last]) / (x[i] - x[last])
-                fitted[between] = alpha * fitted[i] + (1 - alpha) * fitted[last]
-            last = i
-            cut = x[last] + delta
-            # Points tied with the anchor take its value.
-            tie_end = int(np.searchsorted(x, x[last], side="right")) - 1
-            if tie_end > last:
-                fitted[last + 1 : tie_end + 1] = fitted[last]
-                last = tie_end
-            beyond = int(np.searchsorted(x, cut, side="right"))
-            i = max(last + 1, beyond - 1)
-            if last >= n - 1:
-                break
+        weights = robustness if iteration > 0 else None
+        # The anchors and their neighbourhoods depend on x alone, so the local fits of one
+        # robustness iteration are independent: they run on every core.
+        chunks = np.array_split(np.arange(len(anchors)), min(len(anchors), 8))
+        values = np.concatenate(parallel_map(
+            partial(_fit_anchors, x, y, anchors, nlefts, ns, weights), chunks))
+        previous = -1
+        for k, i in enumerate(anchors):
+            fitted[i] = values[k]
+            if previous < i - 1 and previous >= 0:
+                # Points skipped since the last anchor: linear interpolation, as clowess.
+                between = slice(previous + 1, i)
+                alpha = (x[between] - x[previous]) / (x[i] - x[previous])
+                fitted[between] = alpha * fitted[i] + (1 - alpha) * fitted[previous]
+            fitted[i + 1 : run_ends[k] + 1] = fitted[i]  # ties take the anchor's value
+            previous = run_ends[k]
         residuals = y - fitted
         if iteration == nsteps:
             break
@@ -83,6 +77,42 @@ def _clowess(x: NDArray[np.float64], y: NDArray[np.float64], f: float, nsteps: i
             r <= 0.001 * cmad, 1.0, np.where(r <= 0.999 * cmad, (1 - (r / cmad) ** 2) ** 2, 0.0)
         )
     return fitted
+
+
+def _fit_anchors(x: NDArray[np.float64], y: NDArray[np.float64], anchors: list[int],
+                 nlefts: list[int], ns: int, weights: NDArray[np.float64] | None,
+                 chunk: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Local fits at some anchors (y itself where every weight is zero)."""
+    values = np.empty(chunk.shape[0])
+    for position, k in enumerate(chunk):
+        i, nleft = anchors[k], nlefts[k]
+        value = _local_fit(x, y, i, nleft, nleft + ns - 1, weights)
+        values[position] = y[i] if value is None else value
+    return values
+
+
+def _anchor_plan(x: NDArray[np.float64], ns: int, delta: float
+                 ) -> tuple[list[int], list[int], list[int]]:
+    """clowess's walk over x: the anchor points, their neighbourhoods, and their tie runs."""
+    n = x.shape[0]
+    pair_sums = x[: n - ns] + x[ns:] if ns < n else np.empty(0)
+    anchors: list[int] = []
+    nlefts: list[int] = []
+    run_ends: list[int] = []
+    nleft = 0
+    i = 0
+    while True:
+        nleft = _neighbourhood(x, i, nleft, ns, pair_sums)
+        anchors.append(i)
+        nlefts.append(nleft)
+        last = int(np.searchsorted(x, x[i], side="right")) - 1  # ties with the anchor
+        last = max(last, i)
+        run_ends.append(last)
+        beyond = int(np.searchsorted(x, x[i] + delta, side="right"))
+        i = max(last + 1, beyond - 1)
+        if last >= n - 1:
+            break
+    return anchors, nlefts, run_ends
 
 
 def _neighbourhood(x: NDArray[np.float64], i: int, nleft: int, ns: int,
