@@ -122,8 +122,6 @@ def duplicate_correlation_arrays(
     solved = np.moveaxis(_cholesky_solve(lower, np.ascontiguousarray(np.moveaxis(rhs, 0, -1))),
                          -1, 0)  # (G, p, b + 1): A^-1 [X'Z, X'y]
     n_blocks = blocks.shape[1]
-    m = -np.einsum("gpi,gpj->gij", xz, solved[:, :, :n_blocks])
-    m[:, np.arange(n_blocks), np.arange(n_blocks)] += sums.n_in_block
     v = sums.yzs - np.einsum("gpi,gp->gi", xz, solved[:, :, n_blocks])
     s = sums.ywy - np.einsum("gp,gp->g", sums.xwy, solved[:, :, n_blocks])
     rank = accepted.sum(axis=0)
@@ -131,10 +129,31 @@ def duplicate_correlation_arrays(
     blocks_seen = (sums.n_in_block > 0).sum(axis=1)
     eligible = (n_obs > n_coef + 2) & (blocks_seen > 1) & (blocks_seen < n_obs - 1)
 
-    eigenvalues, eigenvectors = np.linalg.eigh(m)
+    # Z'PZ depends only on which samples a feature has and their weights: the features with
+    # every sample and the common weights share one eigen-decomposition; the rest are batched.
+    if weights is None or np.ndim(weights) == 1:
+        common = np.ones(n_samples) if weights is None else np.asarray(weights, dtype=np.float64)
+        shared = np.all(w == common[None, :], axis=1)
+    else:
+        shared = np.zeros(n_features, dtype=bool)
+    eigenvalues = np.empty((n_features, n_blocks))
+    coordinates = np.empty((n_features, n_blocks))
+    own = np.flatnonzero(~shared)
+    for rows, is_shared in ((own, False), (np.flatnonzero(shared), True)):
+        if rows.size == 0:
+            continue
+        first = rows[:1] if is_shared else rows
+        m = -np.einsum("gpi,gpj->gij", xz[first], solved[first, :, :n_blocks])
+        m[:, np.arange(n_blocks), np.arange(n_blocks)] += sums.n_in_block[first]
+        values, vectors = np.linalg.eigh(m)
+        if is_shared:
+            eigenvalues[rows] = values[0]
+            coordinates[rows] = v[rows] @ vectors[0]
+        else:
+            eigenvalues[rows] = values
+            coordinates[rows] = np.einsum("gbk,gb->gk", vectors, v[rows])
     top = np.max(eigenvalues, axis=1, keepdims=True)
     positive = eigenvalues > 1e-9 * np.maximum(top, 1e-300)
-    coordinates = np.einsum("gbk,gb->gk", eigenvectors, v)
     with np.errstate(invalid="ignore", divide="ignore"):
         dy = np.where(positive, coordinates**2 / np.where(positive, eigenvalues, 1.0), 0.0)
     d = np.where(positive, eigenvalues, 0.0)
