@@ -32,6 +32,7 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_counts.py
 
 clean:
 	rm -rf $(VENV) manylm-example
