@@ -38,50 +38,12 @@ cat("edgeR", as.character(packageVersion("edgeR")), "\n")
 # Writers
 # ---------------------------------------------------------------------------
 
-fmt_num <- function(x) {
-  x <- as.double(x)
-  out <- sprintf("%.17g", x)
-  out[is.na(x) & !is.nan(x)] <- "NA"
-  out[is.nan(x)] <- "NaN"
-  out[x == Inf & !is.na(x)] <- "Inf"
-  out[x == -Inf & !is.na(x)] <- "-Inf"
-  out
-}
 
-fmt_col <- function(x) {
-  if (is.factor(x)) x <- as.character(x)
-  if (is.logical(x)) {
-    out <- ifelse(x, "1", "0")
-    out[is.na(x)] <- "NA"
-    return(out)
-  }
-  if (is.integer(x)) {
-    out <- sprintf("%d", x)
-    out[is.na(x)] <- "NA"
-    return(out)
-  }
-  if (is.numeric(x)) return(fmt_num(x))
-  out <- as.character(x)
-  out[is.na(x)] <- "NA"
-  out
-}
 
-write_tsv <- function(df, path) {
-  df <- as.data.frame(df, stringsAsFactors = FALSE, check.names = FALSE)
-  cols <- lapply(df, fmt_col)
-  lines <- do.call(paste, c(cols, sep = "\t"))
-  header <- paste(colnames(df), collapse = "\t")
-  if (grepl("\\.gz$", path)) {
-    con <- gzfile(path, "wb", compression = 9)
-  } else {
-    con <- file(path, "wb")
-  }
-  writeLines(c(header, lines), con, sep = "\n")
-  close(con)
-  invisible(path)
-}
 
 # matrix with rownames -> data.frame with first column `idname`
+source(file.path("tests", "reference", "reference_writers.R"))
+
 mat_df <- function(m, idname, prefix = "") {
   df <- data.frame(id = rownames(m), stringsAsFactors = FALSE)
   names(df) <- idname

@@ -34,38 +34,10 @@ cat("statmod", as.character(packageVersion("statmod")), "\n")
 # Writers (same conventions as limma_core.R)
 # ---------------------------------------------------------------------------
 
-fmt_num <- function(x) {
-  x <- as.double(x)
-  out <- sprintf("%.17g", x)
-  out[is.na(x) & !is.nan(x)] <- "NA"
-  out[is.nan(x)] <- "NaN"
-  out[x == Inf & !is.na(x)] <- "Inf"
-  out[x == -Inf & !is.na(x)] <- "-Inf"
-  out
-}
 
-fmt_col <- function(x) {
-  if (is.factor(x)) x <- as.character(x)
-  if (is.numeric(x)) return(fmt_num(x))
-  out <- as.character(x)
-  out[is.na(x)] <- "NA"
-  out
-}
 
-write_tsv <- function(df, path) {
-  df <- as.data.frame(df, stringsAsFactors = FALSE, check.names = FALSE)
-  cols <- lapply(df, fmt_col)
-  lines <- do.call(paste, c(cols, sep = "\t"))
-  header <- paste(colnames(df), collapse = "\t")
-  if (grepl("\\.gz$", path)) {
-    con <- gzfile(path, "wb", compression = 9)
-  } else {
-    con <- file(path, "wb")
-  }
-  writeLines(c(header, lines), con, sep = "\n")
-  close(con)
-  invisible(path)
-}
+
+source(file.path("tests", "reference", "reference_writers.R"))
 
 mat_df <- function(m, idname) {
   m <- as.matrix(m)
