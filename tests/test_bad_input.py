@@ -105,3 +105,15 @@ def test_bad_options(expression, samples) -> None:
         fit.ebayes().top_table("group[B]", sort_by="size")
     with pytest.raises(manylm.InputError, match="adjust"):
         manylm.p_adjust([0.1, 0.2], "magic")
+
+
+def test_labelled_weights_are_matched_by_id(expression, samples) -> None:
+    rng = np.random.default_rng(3)
+    weights = pd.DataFrame(rng.gamma(2, 1, expression.shape), index=expression.index,
+                           columns=expression.columns)
+    reference = manylm.lm_fit(expression, "~ group", samples=samples, weights=weights)
+    shuffled = weights.iloc[::-1, ::-1]
+    again = manylm.lm_fit(expression, "~ group", samples=samples, weights=shuffled)
+    np.testing.assert_allclose(again.coefficients, reference.coefficients, rtol=1e-12)
+    with pytest.raises(manylm.DataError, match=r"no column or row for sample.*S5"):
+        manylm.lm_fit(expression, "~ group", samples=samples, weights=weights.drop(columns="S5"))

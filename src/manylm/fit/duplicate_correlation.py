@@ -73,8 +73,9 @@ def duplicate_correlation(
         design = design_matrix(design, sheet)
     elif not isinstance(design, Design):
         design = Design.from_matrix(design)
-    matrix, _, columns = _align(matrix, sample_ids, design)
-    sample_weights, weight_matrix = _weights(weights, matrix.shape, columns, feature_ids)
+    matrix, aligned_ids, columns = _align(matrix, sample_ids, design)
+    sample_weights, weight_matrix = _weights(weights, matrix.shape, columns, feature_ids,
+                                             aligned_ids)
     labels = _block_labels(block, design, columns)
     return duplicate_correlation_arrays(
         np.asarray(matrix, dtype=np.float64), design.matrix, labels,

@@ -98,7 +98,8 @@ def lm_fit(
             "samples: at least as many samples as coefficients are needed (and more, to "
             "estimate variances). Simplify the formula."
         )
-    sample_weights, weight_matrix = _weights(weights, matrix.shape, columns, feature_ids)
+    sample_weights, weight_matrix = _weights(weights, matrix.shape, columns, feature_ids,
+                                             sample_ids)
     fitter: BlockFitter | BlockedFitter
     block_correlation: float | None = None
     if block is not None:
@@ -237,16 +238,24 @@ def _align(matrix: NDArray[Any], sample_ids: list[str] | None,
 
 
 def _weights(weights: Any, shape: tuple[int, int], columns: NDArray[np.int_] | None,
-             feature_ids: Any) -> tuple[NDArray[np.float64] | None, NDArray[Any] | None]:
-    """Split weights into per-sample weights or a features x samples matrix."""
+             feature_ids: Any, sample_ids: list[str]
+             ) -> tuple[NDArray[np.float64] | None, NDArray[Any] | None]:
+    """Per-sample weights or a features x samples matrix, aligned with the data.
+
+    A DataFrame (or Series) is matched to the data by feature and sample ID; an array by
+    position (in the data's original column order).
+    """
     if weights is None:
         return None, None
-    values = weights.to_numpy() if isinstance(weights, (pd.DataFrame, pd.Series)) else weights
+    if isinstance(weights, (pd.DataFrame, pd.Series)):
+        values = _labelled_weights(weights, feature_ids, sample_ids)
+        columns = None  # already in the design's sample order
+    else:
+        values = weights
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise DataError("Weights must be numeric.") from None
-    n_features, n_all = shape[0], shape[1] if columns is None else None
     if values.ndim == 1:
         if columns is not None and values.shape[0] != len(columns):
             values = values[columns] if values.shape[0] > int(columns.max()) else values
@@ -272,8 +281,34 @@ def _weights(weights: Any, shape: tuple[int, int], columns: NDArray[np.int_] | N
                 "samples). They must match."
             )
         return None, values
-    del n_features, n_all
     raise DataError("Weights must be a vector (one per sample) or a features x samples matrix.")
+
+
+def _labelled_weights(weights: pd.DataFrame | pd.Series, feature_ids: Any,
+                      sample_ids: list[str]) -> NDArray[Any]:
+    """Weights picked by ID, with an error naming any feature or sample they lack."""
+    samples = pd.Index([str(s) for s in sample_ids])
+    if isinstance(weights, pd.Series):
+        series = weights.set_axis(weights.index.astype(str))
+        lacking = samples.difference(series.index)
+        if len(lacking):
+            raise DataError(f"No weight for sample(s) {', '.join(lacking[:10])}.")
+        return series.loc[samples].to_numpy()
+    frame = weights.set_axis(weights.index.astype(str), axis=0).set_axis(
+        weights.columns.astype(str), axis=1)
+    features = pd.Index([str(f) for f in feature_ids])
+    lacking_samples = samples.difference(frame.columns)
+    lacking_features = features.difference(frame.index)
+    if len(lacking_samples) or len(lacking_features):
+        what = [f"sample(s) {', '.join(lacking_samples[:10])}" if len(lacking_samples) else "",
+                f"feature(s) {', '.join(lacking_features[:10])}" if len(lacking_features) else ""]
+        raise DataError(
+            f"The weights have no column or row for {' and '.join(w for w in what if w)}: "
+            "they are matched to the data by feature and sample ID."
+        )
+    if frame.index.equals(features) and frame.columns.equals(samples):
+        return frame.to_numpy()
+    return frame.loc[features, samples].to_numpy()
 
 
 def _block_labels(block: Any, design: Design, columns: NDArray[np.int_] | None
