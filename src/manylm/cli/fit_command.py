@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 import manylm
+from manylm.cli.inputs import align_weights, block_labels, prepare_counts
 from manylm.cli.options import add_design_options, notices_to_stderr, parse_references
 from manylm.cli.progress import FeatureProgress
 from manylm.counts import (
@@ -22,14 +22,9 @@ from manylm.counts import (
     NORMALIZATION_METHODS,
     array_weights,
     beta_to_m,
-    check_counts,
-    cpm,
-    filter_by_expr,
-    norm_factors,
-    voom,
 )
 from manylm.design import Design, design_matrix, resolve_tests
-from manylm.errors import ContrastError, InputError, ManylmWarning
+from manylm.errors import ContrastError, InputError
 from manylm.inference import ADJUST_METHODS
 from manylm.io import (
     align_samples,
@@ -165,10 +160,10 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
         weights = None
         if request.weights:
             weights = read_weights(request.weights)
-            weights = _align_weights(weights, expression, request.weights)
+            weights = align_weights(weights, expression, request.weights)
         transform: dict[str, Any] = {}
         if request.counts:
-            expression, count_weights, transform = _prepare_counts(
+            expression, count_weights, transform = prepare_counts(
                 expression, design, request)
             if weights is not None:  # the filter may have dropped features
                 weights = weights.loc[expression.index, expression.columns]
@@ -186,7 +181,7 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
             sample_weights = pd.DataFrame(np.broadcast_to(quality.to_numpy(), expression.shape),
                                           index=expression.index, columns=expression.columns)
             weights = sample_weights if weights is None else weights * sample_weights
-        block = _block_column(aligned, design, request)
+        block = block_labels(aligned, design, request)
         with FeatureProgress(expression.shape[0], "fitting", enabled=not request.quiet) as bar:
             fit = manylm.lm_fit(expression, design, weights=weights, block=block, progress=bar)
         if fit.block_correlation is not None:
@@ -217,63 +212,6 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
         timings["write"] = time.perf_counter() - clock
         write_run_record(f"{request.out}.run.json", record)
     return table, record
-
-
-def _prepare_counts(expression: pd.DataFrame, design: Design, request: FitRequest
-                    ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
-    """Counts to log-CPM (and voom weights), after filtering and normalisation."""
-    check_counts(expression, source=request.expression)
-    counts = expression
-    n_before = counts.shape[0]
-    if request.filter:
-        keep = filter_by_expr(counts.to_numpy(), design=design.matrix)
-        if not keep.any():
-            raise InputError(
-                f"{request.expression}: no gene passes the expression filter (--filter): check "
-                "that the matrix holds raw counts, or drop --filter."
-            )
-        counts = counts.loc[keep]
-    sizes = counts.to_numpy(dtype=np.float64).sum(axis=0)
-    method = request.normalize or "TMM"
-    factors = norm_factors(counts.to_numpy(), method=method, lib_size=sizes)
-    effective = sizes * factors
-    record: dict[str, Any] = {
-        "counts": True, "normalization": method,
-        "library_sizes": dict(zip(map(str, counts.columns), sizes.tolist(), strict=True)),
-        "norm_factors": dict(zip(map(str, counts.columns), factors.tolist(), strict=True)),
-        "filter": request.filter, "features_before_filter": n_before,
-        "features_dropped_by_filter": n_before - counts.shape[0],
-    }
-    if request.filter:
-        message = (f"--filter kept {counts.shape[0]} of {n_before} features "
-                   f"({n_before - counts.shape[0]} dropped for low counts).")
-        warnings.warn(message, ManylmWarning, stacklevel=2)
-    if request.voom:
-        result = voom(counts, design, lib_size=effective)
-        record["voom"] = True
-        return result.expression, result.weights, record
-    log_cpm = pd.DataFrame(cpm(counts.to_numpy(), effective, log=True), index=counts.index,
-                           columns=counts.columns)
-    record["log_cpm_prior_count"] = 2.0
-    return log_cpm, None, record
-
-
-def _block_column(sheet: pd.DataFrame, design: Design, request: FitRequest) -> pd.Series | None:
-    if request.block is None:
-        return None
-    if request.block not in sheet.columns:
-        raise InputError(
-            f"--block {request.block!r} is not a column of {request.samples}. Columns: "
-            f"{', '.join(map(str, sheet.columns))}."
-        )
-    labels = sheet.loc[list(design.sample_ids), request.block]
-    missing = [str(s) for s in labels.index[labels.isna()]]
-    if missing:
-        raise InputError(
-            f"--block {request.block}: no value for sample(s) {', '.join(missing[:10])}; give "
-            "every sample a block."
-        )
-    return labels.astype(str)
 
 
 def _check_options(request: FitRequest) -> None:
@@ -333,22 +271,6 @@ def _plan_tests(request: FitRequest, design: Design) -> tuple[list[str], list[st
         f"({', '.join(testable_terms) or 'none besides the intercept'}). Coefficients: "
         f"{', '.join(design.coefficient_names)}. Run 'manylm design' to list them."
     )
-
-
-def _align_weights(weights: pd.DataFrame, expression: pd.DataFrame, path: str) -> pd.DataFrame:
-    missing_features = expression.index.difference(weights.index)
-    missing_samples = expression.columns.difference(weights.columns)
-    if len(missing_features) or len(missing_samples):
-        what = []
-        if len(missing_features):
-            what.append(f"features {', '.join(map(str, missing_features[:5]))}")
-        if len(missing_samples):
-            what.append(f"samples {', '.join(map(str, missing_samples[:5]))}")
-        raise InputError(
-            f"{path}: no weights for {' and '.join(what)}; the weights file needs every feature "
-            "and sample of the expression matrix."
-        )
-    return weights.loc[expression.index, expression.columns]
 
 
 def _run_record(request: FitRequest, expression: pd.DataFrame, design: Design,

@@ -13,7 +13,7 @@ from manylm.design.matrix import Design
 from manylm.design.names import resolve_tests
 
 if TYPE_CHECKING:
-    from manylm.moderate.ebayes import ModeratedFit
+    from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["LinearModelFit"]
 

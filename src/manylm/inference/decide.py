@@ -11,7 +11,7 @@ from manylm.errors import InputError
 from manylm.inference.adjust import p_adjust
 
 if TYPE_CHECKING:
-    from manylm.moderate.ebayes import ModeratedFit
+    from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["decide_tests"]
 

@@ -15,7 +15,7 @@ from manylm.moderate.student_t import student_t_quantile
 from manylm.parallel import parallel_map
 
 if TYPE_CHECKING:
-    from manylm.moderate.ebayes import ModeratedFit
+    from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["SORT_KEYS", "top_table"]
 

@@ -1,0 +1,127 @@
+"""B-statistics (Smyth 2004, section 5) and the F-test p-value, as limma's eBayes computes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+
+__all__ = ["f_pvalue", "lods", "tmixture"]
+
+
+def f_pvalue(f: NDArray[np.floating], df1: int, df2: Any) -> NDArray[np.floating]:
+    df2 = np.broadcast_to(np.asarray(df2, dtype=np.float64), f.shape)
+    with np.errstate(invalid="ignore"):
+        return np.where(
+            np.isinf(df2), stats.chi2.sf(f * df1, df1), stats.f.sf(f, df1, np.where(
+                np.isinf(df2), 1.0, df2))
+        )
+
+
+def tmixture(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
+              df: NDArray[np.floating], proportion: float,
+              limits: NDArray[np.floating] | None) -> float:
+    """Prior variance of non-zero coefficients (limma's ``tmixture.vector``)."""
+    keep = ~np.isnan(t)
+    if not keep.all():
+        t, stdev_unscaled, df = t[keep], stdev_unscaled[keep], df[keep]
+    n = t.shape[0]
+    n_target = int(np.ceil(proportion / 2 * n))
+    if n_target < 1:
+        return float("nan")
+    p = max(n_target / n, proportion)
+    t = np.abs(t)
+    df_max = float(np.max(df))
+    if np.any(df < df_max):
+        order = _largest_after_conversion(t, df, df_max, n_target)
+        t_top = _convert_t(t[order], df[order], df_max)
+    else:
+        order = _largest_first(t, n_target)
+        t_top = t[order]
+    v1 = stdev_unscaled[order] ** 2
+    r = np.arange(1, n_target + 1)
+    p0 = 2 * stats.t.sf(t_top, df_max)
+    p_target = ((r - 0.5) / n - (1 - p) * p0) / p
+    v0 = np.zeros(n_target)
+    positive = p_target > p0
+    if positive.any():
+        q_target = stats.t.isf(p_target[positive] / 2, df_max)
+        v0[positive] = v1[positive] * ((t_top[positive] / q_target) ** 2 - 1)
+    if limits is not None:
+        v0 = np.clip(v0, limits[0], limits[1])
+    return float(np.mean(v0))
+
+
+def _convert_t(t: NDArray[np.floating], df: NDArray[np.floating],
+               df_max: float) -> NDArray[np.floating]:
+    """The t with the same tail probability on ``df_max`` degrees of freedom."""
+    smaller = df < df_max
+    if not smaller.any():
+        return t
+    converted = t.copy()
+    tail = stats.t.logsf(t[smaller], df[smaller])
+    converted[smaller] = stats.t.isf(np.exp(tail), df_max)
+    return converted
+
+
+def _largest_after_conversion(t: NDArray[np.floating], df: NDArray[np.floating], df_max: float,
+                              k: int) -> NDArray[np.intp]:
+    """Positions of the k largest converted t, largest first, without converting every t.
+
+    Converting to more df never increases |t|, so once the k-th largest converted value among
+    the features with the largest raw t is at least the largest raw t left out, no feature left
+    out can enter the top k. Ties keep input order, as R's stable ``order``.
+    """
+    n = t.shape[0]
+    size = min(n, 4 * k)
+    while True:
+        candidates = np.sort(_largest_first(t, size))
+        converted = _convert_t(t[candidates], df[candidates], df_max)
+        top = candidates[np.argsort(-converted, kind="stable")[:k]]
+        if size == n:
+            return top
+        left_out_max = float(np.max(np.delete(t, candidates)))
+        kth = float(np.sort(converted)[-k])
+        if kth > left_out_max:
+            return top
+        size = min(n, size * 4)
+
+
+def _largest_first(values: NDArray[np.floating], k: int) -> NDArray[np.intp]:
+    """Positions of the k largest values, largest first, ties in input order (R's stable order).
+
+    A partial selection, then a stable sort of the few selected: the same set and order as a full
+    stable sort, without sorting every feature.
+    """
+    if k >= values.shape[0]:
+        return np.argsort(-values, kind="stable")
+    threshold = np.partition(values, values.shape[0] - k)[values.shape[0] - k]
+    above = np.flatnonzero(values > threshold)
+    ties = np.flatnonzero(values == threshold)[: k - above.shape[0]]
+    chosen = np.sort(np.concatenate([above, ties]))
+    return chosen[np.argsort(-values[chosen], kind="stable")]
+
+
+def lods(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
+          var_prior: float, df_total: NDArray[np.floating],
+          df_prior: float | NDArray[np.floating], proportion: float) -> NDArray[np.floating]:
+    """B-statistic of one coefficient: log posterior odds that it is non-zero."""
+    v = stdev_unscaled**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (v + var_prior) / v
+        t2 = t**2
+        infinite = np.asarray(df_prior) > 1e6
+        d: Any = df_total
+        if d.size and np.all(d == d.flat[0]):
+            d = float(d.flat[0])  # one df for every feature: scalar arithmetic below
+        if not infinite.any():
+            kernel = (1 + d) / 2 * np.log((t2 + d) / (t2 / r + d))
+        elif infinite.all():
+            kernel = t2 * (1 - 1 / r) / 2
+        else:
+            kernel = np.where(
+                infinite, t2 * (1 - 1 / r) / 2, (1 + d) / 2 * np.log((t2 + d) / (t2 / r + d))
+            )
+        return np.log(proportion / (1 - proportion)) - np.log(r) / 2 + kernel
