@@ -1,0 +1,145 @@
+"""Reading Parquet and AnnData (.h5ad) matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from manylm.errors import DataError, InputError
+from manylm.io._matrix_checks import MISSING_VALUES, _check_sample_ids
+from manylm.io._text_matrix import _explain_non_numeric
+
+
+def _read_parquet(
+    p: Path, label: str, kind: str, target: np.dtype[Any] | None
+) -> tuple[pa.Array, list[str], np.ndarray]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{label}: cannot read the file as Parquet: {exc}") from exc
+    if table.num_columns == 0:
+        raise InputError(f"{label}: the Parquet file has no columns")
+    names = table.column_names
+    id_pos = 0
+    meta = table.schema.pandas_metadata
+    index_columns = (meta or {}).get("index_columns", [])
+    stored = [c for c in index_columns if isinstance(c, str)]
+    if len(stored) > 1:
+        raise InputError(
+            f"{label}: the Parquet file stores a {len(stored)}-level index; write it with a "
+            f"single feature ID index or with the feature IDs as the first column"
+        )
+    if stored and stored[0] in names:
+        id_pos = names.index(stored[0])
+    features = _parquet_feature_ids(table.column(id_pos), names[id_pos], label)
+    sample_pos = [k for k in range(len(names)) if k != id_pos]
+    samples = [names[k] for k in sample_pos]
+    _check_sample_ids(samples, label, kind)
+
+    columns: list[pa.ChunkedArray] = []
+    for k in sample_pos:
+        col = table.column(k)
+        t = col.type
+        if pa.types.is_dictionary(t):
+            col = col.cast(t.value_type)
+            t = col.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            col = pc.cast(col, pa.string())
+            missing = pc.is_in(col, value_set=pa.array(MISSING_VALUES))
+            col = pc.if_else(missing, pa.scalar(None, pa.string()), col)
+        elif not (
+            pa.types.is_floating(t)
+            or pa.types.is_integer(t)
+            or pa.types.is_decimal(t)
+            or pa.types.is_boolean(t)
+        ):
+            raise DataError(
+                f"{label}: sample column {names[k]!r} has type {t}; {kind} values must be numbers"
+            )
+        columns.append(col)
+    string_cols = [j for j, c in enumerate(columns) if pa.types.is_string(c.type)]
+    if string_cols:
+        try:
+            parsed = {
+                j: pc.cast(pc.utf8_trim_whitespace(columns[j]), pa.float64()) for j in string_cols
+            }
+        except pa.ArrowInvalid as exc:
+            _explain_non_numeric(
+                features,
+                [columns[j] for j in string_cols],
+                [samples[j] for j in string_cols],
+                label,
+                kind,
+                exc,
+            )
+            raise InputError(f"{label}: cannot read the {kind} matrix: {exc}") from exc
+        for j, col in parsed.items():
+            columns[j] = col
+
+    if target is None:
+        all32 = all(pa.types.is_float32(c.type) for c in columns)
+        target = np.dtype(np.float32 if all32 else np.float64)
+    values = np.empty((len(columns), table.num_rows), dtype=target)
+    for j, col in enumerate(columns):
+        if not pa.types.is_floating(col.type):
+            col = pc.cast(col, pa.float64())
+        values[j] = col.to_numpy()
+    return features, samples, values
+
+
+def _parquet_feature_ids(col: pa.ChunkedArray, name: str, label: str) -> pa.Array:
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        pass
+    elif pa.types.is_integer(t):
+        pass  # integer IDs (e.g. Entrez gene IDs) become their decimal strings
+    else:
+        raise DataError(
+            f"{label}: the feature ID column {name!r} has type {t}; it must hold strings "
+            f"(store the feature IDs as the first column, of string type)"
+        )
+    return pc.cast(col, pa.string()).combine_chunks()
+
+
+# --------------------------------------------------------------------------------------------
+# h5ad
+
+
+def _read_h5ad(
+    p: Path, label: str, kind: str, target: np.dtype[Any] | None
+) -> tuple[pa.Array, list[str], np.ndarray]:
+    try:
+        import anndata
+    except ImportError as exc:
+        raise InputError(
+            f"{label}: reading .h5ad files needs the optional package anndata, which is not "
+            f"installed; install it (pip install 'manylm[anndata]') or convert the matrix to "
+            f"TSV or Parquet"
+        ) from exc
+    try:
+        adata = anndata.read_h5ad(p)
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{label}: cannot read the file as AnnData (.h5ad): {exc}") from exc
+    x = adata.X
+    if x is None:
+        raise InputError(f"{label}: the AnnData file has no X matrix")
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise DataError(f"{label}: X has dtype {x.dtype}; {kind} values must be numbers")
+    if target is None:
+        target = np.dtype(np.float32 if x.dtype == np.float32 else np.float64)
+    values = np.ascontiguousarray(x, dtype=target)  # samples (obs) x features (var)
+    features = pa.array([str(v) for v in adata.var_names], type=pa.string())
+    samples = [str(v) for v in adata.obs_names]
+    return features, samples, values
