@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RANK_TOLERANCE", "estimable_columns"]
+__all__ = ["RANK_TOLERANCE", "constant_in_span", "estimable_columns"]
 
 #: limma / ``lm.fit`` tolerance for declaring a column linearly dependent.
 RANK_TOLERANCE = 1e-7
@@ -47,3 +47,14 @@ def estimable_columns(
             accepted[j] = True
             basis.append(column / residual)
     return accepted
+
+
+def constant_in_span(design: NDArray[np.floating]) -> bool:
+    """Whether the all-ones vector is a combination of the design's columns.
+
+    Then each feature may be centred on its mean before fitting: residuals do not change, and
+    sums of squares keep their accuracy for large means.
+    """
+    q, _ = np.linalg.qr(np.asarray(design, dtype=np.float64))
+    ones = np.ones(q.shape[0])
+    return bool(np.linalg.norm(ones - q @ (q.T @ ones)) < 1e-10 * np.sqrt(q.shape[0]))

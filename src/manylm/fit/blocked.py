@@ -11,11 +11,12 @@ complete data, missing values and weights alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
+from manylm.design.estimability import constant_in_span
 from manylm.fit.block import _check_no_infinity, _check_weights
 from manylm.fit.block_sums import block_sums
 from manylm.fit.chunk import ChunkFit
@@ -110,6 +111,11 @@ class BlockedFitter:
     correlation: float
     sample_weights: NDArray[np.floating] | None = None
     dtype: type = np.float64
+    _centre_rows: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_centre_rows",
+                           constant_in_span(self.design[:, self.estimable]))
 
     def __call__(
         self,
@@ -131,10 +137,8 @@ class BlockedFitter:
         else:
             weights = np.ones_like(y)
         x = self.design[:, self.estimable]
-        q, _ = np.linalg.qr(x)
-        ones = np.ones(x.shape[0])
-        centre = bool(np.linalg.norm(ones - q @ (q.T @ ones)) < 1e-10 * np.sqrt(x.shape[0]))
-        fit = fit_blocked(y, weights, x, self.blocks, self.correlation, centre_rows=centre)
+        fit = fit_blocked(y, weights, x, self.blocks, self.correlation,
+                          centre_rows=self._centre_rows)
         if not self.estimable.all():
             full = np.full((y.shape[0], self.estimable.shape[0]), np.nan)
             stdev = full.copy()

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from manylm.design.estimability import constant_in_span
 from manylm.errors import DesignError, ManylmWarning
 from manylm.fit.block_sums import block_sums
 from manylm.fit.blocked import block_indicators
@@ -109,9 +110,7 @@ def duplicate_correlation_arrays(
     w = np.ones_like(y, dtype=np.float64) if weights is None else np.broadcast_to(
         np.asarray(weights, dtype=np.float64), y.shape).copy()
     w = np.where(np.isfinite(y) & (w > 0), w, 0.0)
-    ones = np.ones(n_samples)
-    centre = np.linalg.norm(ones - q @ (q.T @ ones)) < 1e-10 * np.sqrt(n_samples)
-    sums = block_sums(y, w, design, blocks, centre_rows=bool(centre))
+    sums = block_sums(y, w, design, blocks, centre_rows=constant_in_span(design))
 
     # Project out the design: M = Z'PZ, v = Z'Py, s = y'Py for every feature.
     n_coef = design.shape[1]
