@@ -38,18 +38,7 @@ cat("edgeR", as.character(packageVersion("edgeR")), "\n")
 # Writers
 # ---------------------------------------------------------------------------
 
-
-
-
-# matrix with rownames -> data.frame with first column `idname`
 source(file.path("tests", "reference", "reference_writers.R"))
-
-mat_df <- function(m, idname, prefix = "") {
-  df <- data.frame(id = rownames(m), stringsAsFactors = FALSE)
-  names(df) <- idname
-  for (j in seq_len(ncol(m))) df[[paste0(prefix, colnames(m)[j])]] <- m[, j]
-  df
-}
 
 # Integer count matrix -> data.frame with `feature` first, integer columns
 counts_df <- function(m) {

@@ -25,59 +25,11 @@ cat("limma", as.character(packageVersion("limma")), "\n")
 # Writers
 # ---------------------------------------------------------------------------
 
-
-
-# df: data.frame (or matrix). Writes tab-separated with header; gz if path ends .gz
-
-# matrix with rownames -> data.frame with first column `idname`
 source(file.path("tests", "reference", "reference_writers.R"))
-
-mat_df <- function(m, idname) {
-  m <- as.matrix(m)
-  df <- data.frame(id = rownames(m), stringsAsFactors = FALSE)
-  names(df) <- idname
-  for (j in seq_len(ncol(m))) df[[colnames(m)[j]]] <- m[, j]
-  df
-}
-
-rep_to <- function(x, n) if (length(x) == 1L) rep(x, n) else x
 
 # Log of warnings per case (written to limma/warnings.tsv)
 warn_log <- data.frame(case = character(0), warning = character(0),
                        stringsAsFactors = FALSE)
-
-# Evaluate expr, record (and print) warnings under `case`
-run_case <- function(case, expr) {
-  withCallingHandlers(
-    tryCatch(expr, error = function(e) {
-      msg <- paste("ERROR:", conditionMessage(e))
-      cat("[", case, "] ", msg, "\n", sep = "", file = stderr())
-      warn_log[nrow(warn_log) + 1, ] <<- c(case, msg)
-      NULL
-    }),
-    warning = function(w) {
-      msg <- gsub("[\r\n]+", " ", conditionMessage(w))
-      cat("[", case, "] warning: ", msg, "\n", sep = "", file = stderr())
-      warn_log[nrow(warn_log) + 1, ] <<- c(case, msg)
-      invokeRestart("muffleWarning")
-    },
-    message = function(m) {
-      msg <- gsub("[\r\n]+", " ", conditionMessage(m))
-      cat("[", case, "] message: ", msg, "\n", sep = "", file = stderr())
-      warn_log[nrow(warn_log) + 1, ] <<- c(case, paste("message:", msg))
-      invokeRestart("muffleMessage")
-    })
-}
-
-# lmFit, logging anything it prints with cat() (e.g. "Coefficients not estimable")
-lmFit_logged <- function(case, ...) {
-  printed <- capture.output(f <- lmFit(...))
-  for (line in printed[nzchar(trimws(printed))]) {
-    cat("[", case, "] printed: ", line, "\n", sep = "")
-    warn_log[nrow(warn_log) + 1, ] <<- c(case, paste("printed:", trimws(line)))
-  }
-  f
-}
 
 scalar_log <- data.frame(case = character(0), df_prior = character(0),
                          s2_prior = character(0), stringsAsFactors = FALSE)

@@ -44,3 +44,46 @@ write_tsv <- function(df, path) {
   close(con)
   invisible(path)
 }
+
+# matrix with rownames -> data.frame with first column `idname`; scalars repeated to length n;
+# cases run with their warnings and printed messages logged in the calling script's `warn_log`.
+mat_df <- function(m, idname, prefix = "") {
+  m <- as.matrix(m)
+  df <- data.frame(id = rownames(m), stringsAsFactors = FALSE)
+  names(df) <- idname
+  for (j in seq_len(ncol(m))) df[[paste0(prefix, colnames(m)[j])]] <- m[, j]
+  df
+}
+
+rep_to <- function(x, n) if (length(x) == 1L) rep(x, n) else x
+
+run_case <- function(case, expr) {
+  withCallingHandlers(
+    tryCatch(expr, error = function(e) {
+      msg <- paste("ERROR:", conditionMessage(e))
+      cat("[", case, "] ", msg, "\n", sep = "", file = stderr())
+      warn_log[nrow(warn_log) + 1, ] <<- c(case, msg)
+      NULL
+    }),
+    warning = function(w) {
+      msg <- gsub("[\r\n]+", " ", conditionMessage(w))
+      cat("[", case, "] warning: ", msg, "\n", sep = "", file = stderr())
+      warn_log[nrow(warn_log) + 1, ] <<- c(case, msg)
+      invokeRestart("muffleWarning")
+    },
+    message = function(m) {
+      msg <- gsub("[\r\n]+", " ", conditionMessage(m))
+      cat("[", case, "] message: ", msg, "\n", sep = "", file = stderr())
+      warn_log[nrow(warn_log) + 1, ] <<- c(case, paste("message:", msg))
+      invokeRestart("muffleMessage")
+    })
+}
+
+lmFit_logged <- function(case, ...) {
+  printed <- capture.output(f <- lmFit(...))
+  for (line in printed[nzchar(trimws(printed))]) {
+    cat("[", case, "] printed: ", line, "\n", sep = "")
+    warn_log[nrow(warn_log) + 1, ] <<- c(case, paste("printed:", trimws(line)))
+  }
+  f
+}
