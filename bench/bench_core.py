@@ -543,6 +543,22 @@ def print_report(rows: list[dict[str, Any]], bandwidth: dict[str, Any]) -> list[
 # ----------------------------------------------------------------------------------------- main
 
 
+def run_metadata() -> dict[str, Any]:
+    """The machine, library versions and manylm's source, for a results file."""
+    import scipy
+
+    import manylm
+
+    return {
+        "machine": {"platform": platform.platform(), "processor": _cpu_model(),
+                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "numpy": np.__version__, "scipy": scipy.__version__,
+                    "pandas": pd.__version__},
+        "manylm": {"version": manylm.__version__, "source_sha256": source_hash(),
+                   **git_info()},
+    }
+
+
 def source_hash() -> str:
     """SHA-256 of manylm's Python sources, to tell which code was measured."""
     import hashlib
@@ -719,18 +735,10 @@ def main(argv: list[str] | None = None) -> int:
         suffix = "" if names == list(WORKLOADS) else ("-quick" if names == QUICK else "-partial")
         out_path = RESULTS_DIR / f"core-{dt.date.today().isoformat()}{suffix}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    import numpy  # noqa: F401 - version below
-    import scipy
-
     result = {
         "benchmark": "core",
         "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": _cpu_model(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "scipy": scipy.__version__,
-                    "pandas": pd.__version__},
-        "manylm": {"version": manylm.__version__, "source_sha256": source_hash(),
-                   **git_info()},
+        **run_metadata(),
         "r_limma": limma_version, "r_skipped": None if run_r else r_reason,
         "pylimma": pylimma_version, "pylimma_skipped": None if run_py else py_reason,
         "design": FORMULA, "coefficient": COEF, "n_samples": N_SAMPLES,

@@ -37,8 +37,6 @@ import argparse
 import datetime as dt
 import gc
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -56,15 +54,14 @@ sys.path.insert(0, str(HERE))
 
 from bench_core import (  # noqa: E402 - shared helpers of the core benchmark
     CPU,
-    _cpu_model,
     _finite,
     _json_default,
     fmt_ratio,
     fmt_s,
-    git_info,
     log,
     max_rel_diff,
     r_available,
+    run_metadata,
     source_hash,
     wait_for_quiet,
 )
@@ -503,17 +500,10 @@ def main(argv: list[str] | None = None) -> int:
         suffix = "" if names == list(WORKLOADS) else "-partial"
         out_path = RESULTS_DIR / f"counts-{dt.date.today().isoformat()}{suffix}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    import scipy
-
     result = {
         "benchmark": "counts",
         "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": _cpu_model(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "scipy": scipy.__version__,
-                    "pandas": pd.__version__},
-        "manylm": {"version": manylm.__version__, "source_sha256": source_hash(),
-                   **git_info()},
+        **run_metadata(),
         "r_limma": limma_version, "r_skipped": None if run_r else r_reason,
         "design": FORMULA, "coefficient": COEF, "repeats": args.repeats,
         "workloads": rows, "targets": marks,
