@@ -95,7 +95,10 @@ def top_table(
     p = data["p_value"]
     by_p = stable_argsort(p)  # NaN last, as R's order(); shared with the adjustment
     adjusted = adjust_in_order(p, adjust, by_p)
-    _insert_after(data, "p_value", "adj_p_value", adjusted)
+    lods = data.pop("lods", None)  # the B-statistic stays the last column
+    data["adj_p_value"] = adjusted
+    if lods is not None:
+        data["lods"] = lods
     keep = None
     if p_value < 1 or lfc > 0:
         if len(columns) == 1:
@@ -115,15 +118,6 @@ def top_table(
 
     parallel_map(gather, range(len(unsorted)), n_jobs=None if order.shape[0] >= 100_000 else 1)
     return pd.DataFrame(block.T, index=fit.feature_ids[order], columns=list(data), copy=False)
-
-
-def _insert_after(data: dict[str, NDArray[np.floating]], after: str, name: str,
-                  values: NDArray[np.floating]) -> None:
-    items = list(data.items())
-    position = [key for key, _ in items].index(after) + 1
-    items.insert(position, (name, values))
-    data.clear()
-    data.update(items)
 
 
 def _t_columns(result: ModeratedFit, j: int, confint: float) -> dict[str, NDArray[np.floating]]:
