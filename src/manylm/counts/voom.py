@@ -19,7 +19,6 @@ from numpy.typing import ArrayLike, NDArray
 from manylm.design.matrix import Design
 from manylm.errors import InputError, ManylmWarning
 from manylm.fit.lmfit import lm_fit
-from manylm.moderate.interpolation import interpolate_constant_ends
 from manylm.moderate.lowess import lowess
 from manylm.parallel import parallel_map
 
@@ -100,7 +99,8 @@ def voom(
     trend = np.empty_like(fitted_log_count)
 
     def interpolate(part: NDArray[np.intp]) -> None:
-        trend[part] = interpolate_constant_ends(knots_x, knots_y, fitted_log_count[part])
+        # Knots are unique and sorted: np.interp is R's approx(rule = 2) on them.
+        trend[part] = np.interp(fitted_log_count[part], knots_x, knots_y)
 
     parallel_map(interpolate, rows)
     np.multiply(trend, trend, out=trend)  # 1 / trend^4 in place, without the general power
