@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 import manylm
+from manylm.cli.fit_record import build_run_record
 from manylm.cli.inputs import align_weights, block_labels, prepare_counts
 from manylm.cli.options import add_design_options, notices_to_stderr, parse_references
 from manylm.cli.progress import FeatureProgress
 from manylm.counts import (
     BETA_OFFSET,
     NORMALIZATION_METHODS,
+    VoomResult,
     array_weights,
     beta_to_m,
 )
@@ -29,8 +28,6 @@ from manylm.inference import ADJUST_METHODS
 from manylm.io import (
     align_samples,
     check_table_path,
-    file_fingerprint,
-    package_versions,
     read_matrix,
     read_sample_sheet,
     read_weights,
@@ -38,7 +35,7 @@ from manylm.io import (
     write_table,
 )
 
-__all__ = ["FitRequest", "add_parser", "run_fit"]
+__all__ = ["FitOutcome", "FitRequest", "add_parser", "analyse", "run_fit"]
 
 SORT_CHOICES = ("p", "t", "estimate", "none")
 
@@ -138,13 +135,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass
+class FitOutcome:
+    """Everything one ``manylm fit`` run produced, before anything is written.
+
+    ``expression`` and ``weights`` are what the model saw (log-CPM or M-values after a
+    transform); ``sheet`` holds the samples used, in design order.
+    """
+
+    request: FitRequest
+    sheet: pd.DataFrame
+    design: Design
+    expression: pd.DataFrame
+    weights: pd.DataFrame | pd.Series | None
+    fit: manylm.LinearModelFit
+    result: manylm.ModeratedFit
+    table: pd.DataFrame
+    table_columns: list[str]
+    record: dict[str, Any]
+    voom: VoomResult | None = None
+
+
 def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the whole job; returns the table and the run record (both also written)."""
+    outcome = analyse(request)
+    write_table(outcome.table, request.out)
+    if request.out not in (None, "-"):
+        write_run_record(f"{request.out}.run.json", outcome.record)
+    return outcome.table, outcome.record
+
+
+def analyse(request: FitRequest, *, keep_residuals: bool = False) -> FitOutcome:
+    """Read, transform, fit, moderate and tabulate; write nothing."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     _check_options(request)
     if request.out not in (None, "-"):
         check_table_path(request.out)  # fail before any work on a bad output name
+    voom_result: VoomResult | None = None
     with notices_to_stderr(request.quiet) as notices:
         expression = read_matrix(request.expression)
         sheet = read_sample_sheet(request.samples)
@@ -163,7 +191,7 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
             weights = align_weights(weights, expression, request.weights)
         transform: dict[str, Any] = {}
         if request.counts:
-            expression, count_weights, transform = prepare_counts(
+            expression, count_weights, transform, voom_result = prepare_counts(
                 expression, design, request)
             if weights is not None:  # the filter may have dropped features
                 weights = weights.loc[expression.index, expression.columns]
@@ -182,7 +210,8 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
             weights = quality if weights is None else weights * quality
         block = block_labels(aligned, design, request)
         with FeatureProgress(expression.shape[0], "fitting", enabled=not request.quiet) as bar:
-            fit = manylm.lm_fit(expression, design, weights=weights, block=block, progress=bar)
+            fit = manylm.lm_fit(expression, design, weights=weights, block=block, progress=bar,
+                                keep_residuals=keep_residuals)
         if fit.block_correlation is not None:
             transform["block"] = {"column": request.block,
                                   "consensus_correlation": fit.block_correlation}
@@ -203,12 +232,14 @@ def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
                                  confint=request.confint)
         timings["moderate_and_table"] = time.perf_counter() - clock
     table = table.reset_index()
-    record = _run_record(request, expression, design, aligned, result, tested, notices, timings)
+    record = build_run_record(request, expression, design, aligned, result, tested, notices,
+                              timings)
     record["transform"] = transform
-    write_table(table, request.out)
-    if request.out not in (None, "-"):
-        write_run_record(f"{request.out}.run.json", record)
-    return table, record
+    return FitOutcome(
+        request=request, sheet=aligned.loc[list(design.sample_ids)], design=design,
+        expression=expression, weights=weights, fit=fit, result=result, table=table,
+        table_columns=table_columns, record=record, voom=voom_result,
+    )
 
 
 def _check_options(request: FitRequest) -> None:
@@ -268,57 +299,3 @@ def _plan_tests(request: FitRequest, design: Design) -> tuple[list[str], list[st
         f"({', '.join(testable_terms) or 'none besides the intercept'}). Coefficients: "
         f"{', '.join(design.coefficient_names)}. Run 'manylm design' to list them."
     )
-
-
-def _run_record(request: FitRequest, expression: pd.DataFrame, design: Design,
-                sheet: pd.DataFrame, result: manylm.ModeratedFit, tested: list[str],
-                notices: list[str], timings: dict[str, float]) -> dict[str, Any]:
-    inputs = {"expression": file_fingerprint(request.expression),
-              "samples": file_fingerprint(request.samples)}
-    if request.weights:
-        inputs["weights"] = file_fingerprint(request.weights)
-    prior: dict[str, Any] = {}
-    if result.moderated:
-        prior = {
-            "df_prior": _summary(result.df_prior),
-            "s2_prior": _summary(result.s2_prior),
-        }
-    return {
-        "command": "fit",
-        "argv": sys.argv[1:],
-        "inputs": inputs,
-        "n_features": int(expression.shape[0]),
-        "samples": {
-            "used": list(design.sample_ids),
-            "dropped_missing_covariates": list(design.dropped_samples),
-            "not_in_expression": [s for s in sheet.index if s not in expression.columns],
-        },
-        "design": {
-            "formula": request.design,
-            "references": request.references,
-            "coefficients": list(design.coefficient_names),
-            "non_estimable": design.non_estimable,
-            "terms": design.terms,
-        },
-        "tests": tested,
-        "contrasts": request.contrasts,
-        "options": {
-            "trend": request.trend, "robust": request.robust, "treat_lfc": request.treat_lfc,
-            "moderation": request.moderate, "adjust": request.adjust, "sort": request.sort,
-            "confint": request.confint, "weights": request.weights,
-        },
-        "prior": prior,
-        "output": None if request.out in (None, "-") else str(Path(request.out).resolve()),
-        "notices": notices,
-        "versions": package_versions(),
-        "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
-        "cpu_count": os.cpu_count(),
-    }
-
-
-def _summary(value: Any) -> Any:
-    array = np.asarray(value, dtype=float)
-    if array.ndim == 0:
-        return float(array)
-    return {"min": float(np.nanmin(array)), "median": float(np.nanmedian(array)),
-            "max": float(np.nanmax(array))}

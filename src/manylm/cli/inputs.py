@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from manylm.counts import check_counts, cpm, filter_by_expr, norm_factors, voom
+from manylm.counts import VoomResult, check_counts, cpm, filter_by_expr, norm_factors, voom
 from manylm.design import Design
 from manylm.errors import InputError, ManylmWarning
 
@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 __all__ = ["align_weights", "block_labels", "prepare_counts"]
 
 
-def prepare_counts(expression: pd.DataFrame, design: Design, request: FitRequest
-                    ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
-    """Counts to log-CPM (and voom weights), after filtering and normalisation."""
+def prepare_counts(
+    expression: pd.DataFrame, design: Design, request: FitRequest
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any], VoomResult | None]:
+    """Counts to log-CPM (and voom weights), after filtering and normalisation.
+
+    Returns the values to fit, their weights (voom) or None, what was done (for the run record)
+    and the voom result (its trend, for the report) or None.
+    """
     check_counts(expression, source=request.expression)
     counts = expression
     n_before = counts.shape[0]
@@ -54,11 +59,11 @@ def prepare_counts(expression: pd.DataFrame, design: Design, request: FitRequest
     if request.voom:
         result = voom(counts, design, lib_size=effective)
         record["voom"] = True
-        return result.expression, result.weights, record
+        return result.expression, result.weights, record, result
     log_cpm = pd.DataFrame(cpm(counts.to_numpy(), effective, log=True), index=counts.index,
                            columns=counts.columns)
     record["log_cpm_prior_count"] = 2.0
-    return log_cpm, None, record
+    return log_cpm, None, record, None
 
 
 

@@ -1,0 +1,80 @@
+"""The contract between streaming readers and the streaming engine: blocks of feature rows.
+
+A :class:`FeatureBlockSource` is a features x samples matrix on disk that can be read a block of
+rows at a time without loading the rest. Readers (Parquet row groups, Zarr, HDF5, backed AnnData)
+implement it; the streaming engine and the Dask backend consume it. Sources are cheap to pickle
+(they hold a path and metadata, never data), so Dask workers can reopen them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["FeatureBlock", "FeatureBlockSource"]
+
+
+@dataclass(frozen=True)
+class FeatureBlock:
+    """Rows ``start:start + len(feature_ids)`` of a source.
+
+    Attributes
+    ----------
+    start : int
+        Index of the first row in the whole matrix.
+    feature_ids : numpy.ndarray of str (object dtype), shape (n_rows,)
+    values : numpy.ndarray of shape (n_rows, n_selected_samples)
+        float32 or float64 (the source's dtype); missing values are NaN. C-contiguous.
+    """
+
+    start: int
+    feature_ids: NDArray[np.object_]
+    values: NDArray[np.floating]
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.feature_ids)
+
+
+@runtime_checkable
+class FeatureBlockSource(Protocol):
+    """A features x samples matrix read a block of rows at a time.
+
+    Attributes
+    ----------
+    path : str
+        The file or store, for messages (``"... in rows 2,000,000-2,099,999 of data.parquet"``).
+    sample_ids : list of str
+        All sample IDs in file order.
+    n_features : int
+    dtype : numpy.dtype
+        float32 or float64: what :meth:`read` returns.
+    natural_block_rows : int
+        The storage's own block size (Parquet row group, Zarr/HDF5 chunk rows): reads aligned to
+        it touch each stored block once.
+    """
+
+    path: str
+    sample_ids: list[str]
+    n_features: int
+    dtype: np.dtype
+    natural_block_rows: int
+
+    def read(self, start: int, stop: int, samples: Sequence[str] | None = None) -> FeatureBlock:
+        """Rows ``start:stop``, the columns of ``samples`` in that order (all when None).
+
+        Raises :class:`manylm.errors.InputError` naming the file and the row range when the
+        stored block is corrupt or truncated, or a sample is not in the file.
+        """
+        ...
+
+    def blocks(
+        self, rows: int, samples: Sequence[str] | None = None,
+        start: int = 0, stop: int | None = None,
+    ) -> Iterator[FeatureBlock]:
+        """Consecutive blocks of (about) ``rows`` rows covering ``start:stop``, in order."""
+        ...
