@@ -88,3 +88,36 @@ def test_array_weights_reml_and_weighted_table() -> None:
     for ours, theirs in [("estimate", "logFC"), ("t", "t"), ("adj_p_value", "adj.P.Val"),
                          ("lods", "B")]:
         assert_close(table[ours], top[theirs], 1e-8, what=theirs)
+
+
+@pytest.mark.parametrize(
+    ("reference", "case", "options"),
+    [
+        ("array_weights_genebygene", "complete", {"method": "genebygene"}),
+        ("array_weights_missing", "missing", {}),  # "auto" picks gene by gene for NAs
+        ("array_weights_prior_weights", "weights", {}),  # ... and for prior weights
+        ("array_weights_group_reml", "complete", {"method": "reml", "group": True}),
+        ("array_weights_group_genebygene", "complete", {"method": "genebygene", "group": True}),
+    ],
+)
+def test_array_weights_methods(reference: str, case: str, options: dict[str, object]) -> None:
+    from manylm.counts import array_weights
+
+    expression, prior, _, design = load(case)
+    samples = read_reference("inputs/blocked_samples.tsv")
+    found = array_weights(
+        expression, design, weights=prior, method=str(options.get("method", "auto")),
+        var_group=samples["batch"].to_numpy() if options.get("group") else None,
+    )
+    expected = read_reference(f"blocks/{reference}.tsv")["weight"]
+    assert list(found.index) == list(expected.index)
+    assert_close(found, expected, 1e-10, what=reference)
+
+
+def test_array_weights_bad_method() -> None:
+    from manylm.counts import array_weights
+    from manylm.errors import InputError
+
+    expression, _, _, design = load("complete")
+    with pytest.raises(InputError, match="method must be one of"):
+        array_weights(expression, design, method="fast")

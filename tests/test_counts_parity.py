@@ -127,3 +127,27 @@ def test_bad_counts(value: float, message: str) -> None:
     counts["B"] = 0
     with pytest.raises(manylm.DataError, match=r"library size zero.*B"):
         check_counts(counts)
+
+
+def test_voom_with_quality_weights() -> None:
+    """limma voomWithQualityWeights (gene-by-gene array weights) on pasilla, then the table."""
+    from manylm.counts.voom_quality import voom_with_quality_weights
+
+    counts, samples = load("pasilla")
+    keep = filter_by_expr(counts.to_numpy(), group=samples["condition"])
+    kept = counts.loc[keep]
+    effective = kept.to_numpy().sum(axis=0) * norm_factors(kept.to_numpy())
+    design = Design.from_matrix(read_reference("edger/voom_pasilla_design.tsv"))
+    result = voom_with_quality_weights(kept, design, lib_size=effective)
+    expected = read_reference("blocks/vqw_sample_weights.tsv")["weight"]
+    assert result.sample_weights is not None
+    assert_close(result.sample_weights.to_numpy(), expected.to_numpy(), 1e-8,
+                 what="sample weights")
+    weights = read_reference("blocks/vqw_weights.tsv.gz")
+    assert_close(result.weights.to_numpy(), weights.to_numpy(), 1e-6, what="weights")
+    table = manylm.ebayes(manylm.lm_fit(result.expression, design, weights=result.weights)
+                          ).top_table(1, sort_by="none")
+    top = read_reference("blocks/vqw_top.tsv.gz")
+    for ours, theirs in [("estimate", "logFC"), ("t", "t"), ("adj_p_value", "adj.P.Val"),
+                         ("lods", "B")]:
+        assert_close(table[ours].to_numpy(), top[theirs].to_numpy(), 1e-6, what=theirs)

@@ -330,3 +330,36 @@ def test_array_weights_option(tmp_path: Path) -> None:
     np.testing.assert_allclose(table["t"], limma["t"], rtol=1e-8)
     record = json.loads(Path(f"{out}.run.json").read_text())
     assert record["transform"]["array_weights"]["P02_b"] == pytest.approx(0.2314, abs=1e-4)
+
+
+def test_quality_weights_match_the_api(tmp_path: Path) -> None:
+    """--voom --quality-weights runs voom_with_quality_weights (checked against limma's
+    voomWithQualityWeights in tests/test_counts_parity.py) on the filtered counts."""
+    import manylm as api
+    from manylm.counts import filter_by_expr, norm_factors, voom_with_quality_weights
+
+    out = tmp_path / "vqw.tsv"
+    result = manylm("fit", PASILLA, "--samples", PASILLA_SAMPLES, "--design",
+                    "~ condition + type", "--reference", "condition=untreated", "--test",
+                    "condition[treated]", "--counts", "--filter", "--voom", "--quality-weights",
+                    "--sort", "none", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out, sep="\t", index_col=0)
+    counts = pd.read_csv(PASILLA, sep="\t", index_col=0)
+    samples = pd.read_csv(PASILLA_SAMPLES, sep="\t", index_col=0)
+    design = api.design_matrix("~ condition + type", samples,
+                               reference={"condition": "untreated"})
+    kept = counts.loc[filter_by_expr(counts.to_numpy(), design=design.matrix)]
+    sizes = kept.to_numpy().sum(axis=0) * norm_factors(kept.to_numpy())
+    weighted = voom_with_quality_weights(kept, design, lib_size=sizes)
+    fit = api.lm_fit(weighted.expression, design, weights=weighted.weights)
+    expected = api.ebayes(fit).top_table("condition[treated]", sort_by="none")
+    assert list(table.index) == list(expected.index)
+    np.testing.assert_allclose(table["t"], expected["t"], rtol=1e-10)
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert weighted.sample_weights is not None
+    found = pd.Series(record["transform"]["quality_weights"])
+    np.testing.assert_allclose(found[weighted.sample_weights.index], weighted.sample_weights,
+                               atol=1e-6)
+    assert_user_error(manylm("fit", PASILLA, "--samples", PASILLA_SAMPLES, "--design",
+                             "~ condition", "--counts", "--quality-weights"), "--voom")

@@ -224,6 +224,19 @@ write_tsv(sample_weights_df(aw_gbg, sample_names),
           file.path(out_dir, "array_weights_genebygene.tsv"))
 write_tsv(sample_weights_df(aw_m, sample_names),
           file.path(out_dir, "array_weights_missing.tsv"))
+# prior observation weights ("auto" -> gene by gene) and variance groups (both methods)
+aw_w <- run_case("array_weights_prior", arrayWeights(y, design, weights = W))
+write_tsv(sample_weights_df(aw_w, sample_names),
+          file.path(out_dir, "array_weights_prior_weights.tsv"))
+sample_batch <- factor(batch, levels = c("x", "y"))
+aw_g_reml <- run_case("array_weights_group",
+                      arrayWeights(y, design, var.group = sample_batch, method = "reml"))
+aw_g_gbg <- run_case("array_weights_group",
+                     arrayWeights(y, design, var.group = sample_batch, method = "genebygene"))
+write_tsv(sample_weights_df(aw_g_reml, sample_names),
+          file.path(out_dir, "array_weights_group_reml.tsv"))
+write_tsv(sample_weights_df(aw_g_gbg, sample_names),
+          file.path(out_dir, "array_weights_group_genebygene.tsv"))
 run_case("array_weights_fit", {
   eb <- eBayes(lmFit_logged("array_weights_fit", y, design, weights = aw))
   write_top(file.path(out_dir, "array_weights_top.tsv.gz"), top2(eb))

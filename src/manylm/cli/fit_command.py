@@ -82,6 +82,9 @@ def add_parser(verbs: Any) -> None:
                         help="keep genes with enough counts (edgeR filterByExpr) for --counts")
     counts.add_argument("--voom", action="store_true",
                         help="voom precision weights from the mean-variance trend (--counts)")
+    counts.add_argument("--quality-weights", action="store_true",
+                        help="with --voom: also estimate sample quality weights (limma "
+                        "voomWithQualityWeights)")
     counts.add_argument("--methylation", choices=("beta",), default=None,
                         help="EXPRESSION holds methylation beta values: analyse M-values")
     parser.add_argument("--sort", default="p", choices=SORT_CHOICES, help="row order (default p)")
@@ -112,6 +115,7 @@ class FitRequest:
     normalize: str | None = None
     filter: bool = False
     voom: bool = False
+    quality_weights: bool = False
     methylation: str | None = None
     block: str | None = None
     array_weights: bool = False
@@ -127,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         robust=args.robust, treat_lfc=args.treat_lfc, moderate=not args.no_moderation,
         adjust=args.adjust, confint=args.confint, weights=args.weights, counts=args.counts,
         normalize=args.normalize, filter=args.filter, voom=args.voom,
+        quality_weights=args.quality_weights,
         methylation=args.methylation, block=args.block, array_weights=args.array_weights,
         sort=args.sort, out=args.out,
         quiet=args.quiet,
@@ -245,6 +250,9 @@ def analyse(request: FitRequest, *, keep_residuals: bool = False) -> FitOutcome:
 def _check_options(request: FitRequest) -> None:
     needs_counts = [flag for flag, on in (("--voom", request.voom), ("--filter", request.filter),
                                           ("--normalize", request.normalize is not None)) if on]
+    if request.quality_weights and not request.voom:
+        raise InputError("--quality-weights estimates sample weights alongside voom's: add "
+                         "--counts --voom.")
     if needs_counts and not request.counts:
         raise InputError(f"{', '.join(needs_counts)} work(s) on read counts: add --counts.")
     if request.counts and request.methylation:

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from manylm.counts import VoomResult, check_counts, cpm, filter_by_expr, norm_factors, voom
+from manylm.counts import (
+    VoomResult,
+    check_counts,
+    cpm,
+    filter_by_expr,
+    norm_factors,
+    voom,
+    voom_with_quality_weights,
+)
 from manylm.design import Design
 from manylm.errors import InputError, ManylmWarning
 
@@ -56,6 +64,14 @@ def prepare_counts(
         message = (f"--filter kept {counts.shape[0]} of {n_before} features "
                    f"({n_before - counts.shape[0]} dropped for low counts).")
         warnings.warn(message, ManylmWarning, stacklevel=2)
+    if request.voom and request.quality_weights:
+        result = voom_with_quality_weights(counts, design, lib_size=effective)
+        record["voom"] = True
+        assert result.sample_weights is not None
+        record["quality_weights"] = dict(zip(map(str, result.sample_weights.index),
+                                             result.sample_weights.round(6).tolist(),
+                                             strict=True))
+        return result.expression, result.weights, record, result
     if request.voom:
         result = voom(counts, design, lib_size=effective)
         record["voom"] = True

@@ -1,14 +1,16 @@
 """RNA-seq counts and methylation betas: normalisation, filtering, voom weights, M-values."""
 
-from manylm.counts.array_weights import array_weights
+from manylm.counts.array_weights import ARRAY_WEIGHT_METHODS, array_weights
 from manylm.counts.cpm import cpm
 from manylm.counts.filtering import filter_by_expr
 from manylm.counts.methylation import BETA_OFFSET, beta_to_m
 from manylm.counts.normalization import NORMALIZATION_METHODS, norm_factors
 from manylm.counts.validation import check_counts
 from manylm.counts.voom import VoomResult, voom
+from manylm.counts.voom_quality import voom_with_quality_weights
 
 __all__ = [
+    "ARRAY_WEIGHT_METHODS",
     "BETA_OFFSET",
     "NORMALIZATION_METHODS",
     "VoomResult",
@@ -19,4 +21,5 @@ __all__ = [
     "filter_by_expr",
     "norm_factors",
     "voom",
+    "voom_with_quality_weights",
 ]

@@ -46,6 +46,7 @@ class VoomResult:
     trend_y: NDArray[np.float64]
     trend_line_x: NDArray[np.float64]
     trend_line_y: NDArray[np.float64]
+    sample_weights: pd.Series | None = None
 
 
 def voom(
@@ -54,6 +55,7 @@ def voom(
     *,
     lib_size: ArrayLike | None = None,
     span: float = 0.5,
+    sample_weights: ArrayLike | None = None,
 ) -> VoomResult:
     """Transform counts to log-CPM with observation-level precision weights.
 
@@ -65,6 +67,9 @@ def voom(
         Effective library sizes (default: column sums); pass ``sums * norm_factors``.
     span : float
         lowess span of the trend.
+    sample_weights : array of shape (n_samples,), optional
+        Sample weights for the fit behind the trend (``voom(weights = )``, as
+        :func:`voom_with_quality_weights` passes them); the returned weights are voom's alone.
     """
     y_counts = counts.to_numpy(dtype=np.float64, copy=True)
     if y_counts.shape[0] < 2:
@@ -77,7 +82,7 @@ def voom(
     np.log2(log_cpm, out=log_cpm)
     log_cpm += (np.log2(1e6) - np.log2(sizes + 1))[None, :]
     expression = pd.DataFrame(log_cpm, index=counts.index, columns=counts.columns)
-    fit = lm_fit(expression, design)
+    fit = lm_fit(expression, design, weights=sample_weights)
     replicated = int(np.sum(fit.df_residual > 0))
     if replicated < 2:
         warnings.warn("The design has no replication: voom weights set to 1.", ManylmWarning,
