@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from manylm.counts.trend_weights import trend_weights
 from manylm.design.matrix import Design
 from manylm.errors import InputError, ManylmWarning
 from manylm.fit.lmfit import lm_fit
 from manylm.moderate.lowess import lowess
-from manylm.parallel import parallel_map
 
 __all__ = ["VoomResult", "voom"]
 
@@ -95,22 +95,11 @@ def voom(
     sx, sy = sx[observed], sy[observed]
     line_x, line_y = lowess(sx, sy, f=span)
     coefficients = np.where(design.estimable[None, :], fit.coefficients, 0.0)
-    # log2(1e-6 * 2^fitted * (L + 1)) without leaving the log scale.
-    fitted_log_count = coefficients @ design.matrix.T
-    fitted_log_count += (np.log2(sizes + 1) - np.log2(1e6))[None, :]
-    # The lowess curve is linear between its anchor points: interpolate on those alone.
+    # log2(1e-6 * 2^fitted * (L + 1)) without leaving the log scale; the lowess curve is linear
+    # between its anchor points, so it is interpolated on those alone.
+    offset = np.log2(sizes + 1) - np.log2(1e6)
     knots_x, knots_y = _knots(line_x, line_y)
-    rows = np.array_split(np.arange(fitted_log_count.shape[0]), 2)
-    trend = np.empty_like(fitted_log_count)
-
-    def interpolate(part: NDArray[np.intp]) -> None:
-        # Knots are unique and sorted: np.interp is R's approx(rule = 2) on them.
-        trend[part] = np.interp(fitted_log_count[part], knots_x, knots_y)
-
-    parallel_map(interpolate, rows)
-    np.multiply(trend, trend, out=trend)  # 1 / trend^4 in place, without the general power
-    np.multiply(trend, trend, out=trend)
-    weights = np.reciprocal(trend, out=trend)
+    weights = trend_weights(coefficients, design.matrix, offset, knots_x, knots_y)
     return VoomResult(
         expression=expression,
         weights=pd.DataFrame(weights, index=counts.index, columns=counts.columns),

@@ -6,15 +6,16 @@ of ``ceil``-free size ``f * n``, tricube weights with the 0.001/0.999 cut-offs, 
 only when the points are spread out, interpolation between anchor points closer than ``delta``,
 and bisquare robustness weights from six times the median absolute residual.
 
-The anchor points are visited in order as in R (there are few of them: about 1/``delta``); each
-local fit is vectorised over its neighbourhood, and the neighbourhood is found by binary search
-instead of R's one-step-at-a-time walk.
+The anchor points are planned in order as in R (there are few of them: about 1/``delta``), the
+neighbourhood found by binary search instead of R's one-step-at-a-time walk; the local fits are
+compiled (numba) and summed in R's order, and the anchors of one iteration run on every core.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -83,11 +84,18 @@ def _fit_anchors(x: NDArray[np.float64], y: NDArray[np.float64], anchors: list[i
                  nlefts: list[int], ns: int, weights: NDArray[np.float64] | None,
                  chunk: NDArray[np.intp]) -> NDArray[np.float64]:
     """Local fits at some anchors (y itself where every weight is zero)."""
-    values = np.empty(chunk.shape[0])
-    for position, k in enumerate(chunk):
-        i, nleft = anchors[k], nlefts[k]
-        value = _local_fit(x, y, i, nleft, nleft + ns - 1, weights)
-        values[position] = y[i] if value is None else value
+    return _fit_anchor_chunk(
+        x, y, np.asarray(anchors, dtype=np.int64)[chunk], np.asarray(nlefts, dtype=np.int64)[chunk],
+        ns, np.ones(1) if weights is None else weights, weights is not None,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _fit_anchor_chunk(x, y, anchors, nlefts, ns, robustness, robust):  # type: ignore[no-untyped-def]
+    values = np.empty(anchors.shape[0])
+    for k in range(anchors.shape[0]):
+        values[k] = _local_fit(x, y, anchors[k], nlefts[k], nlefts[k] + ns - 1, robustness,
+                               robust)
     return values
 
 
@@ -135,35 +143,49 @@ def _neighbourhood(x: NDArray[np.float64], i: int, nleft: int, ns: int,
     return candidate
 
 
-def _local_fit(x: NDArray[np.float64], y: NDArray[np.float64], i: int, nleft: int, nright: int,
-               robustness: NDArray[np.float64] | None) -> float | None:
-    """R's ``lowest``: weighted local linear fit at x[i]; None when every weight is zero."""
+@numba.njit(cache=True, nogil=True)
+def _local_fit(x, y, i, nleft, nright, robustness, robust):  # type: ignore[no-untyped-def]
+    """R's ``lowest``: weighted local linear fit at x[i]; y[i] when every weight is zero."""
     n = x.shape[0]
     xi = x[i]
-    span = float(x[-1] - x[0])
+    span = x[n - 1] - x[0]
     h = max(xi - x[nleft], x[nright] - xi)
     h9, h1 = 0.999 * h, 0.001 * h
     # Ties to the right of nright are included: stop at the first point beyond xi + h9.
-    stop = int(np.searchsorted(x, xi + h9, side="right"))
-    stop = max(stop, nleft)
+    stop = max(np.searchsorted(x, xi + h9, side="right"), nleft)
     while stop < n and not (abs(x[stop] - xi) > h9 and x[stop] > xi):
         stop += 1
-    window = slice(nleft, stop)
-    r = np.abs(x[window] - xi)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weights = np.where(r <= h1, 1.0, (1 - (r / h) ** 3) ** 3)
-    weights = np.where(r <= h9, weights, 0.0)
-    if robustness is not None:
-        weights = weights * robustness[window]
-    total = float(weights.sum())
-    if total <= 0:
-        return None
-    weights = weights / total
-    xw = x[window]
-    if h > 0:
-        centre = float(np.sum(weights * xw))
+    width = stop - nleft
+    weights = np.empty(width)
+    total = 0.0
+    for k in range(width):
+        r = abs(x[nleft + k] - xi)
+        if r > h9:
+            w = 0.0
+        elif r <= h1:
+            w = 1.0
+        else:
+            w = (1.0 - (r / h) ** 3) ** 3
+        if robust:
+            w *= robustness[nleft + k]
+        weights[k] = w
+        total += w
+    if total <= 0.0:
+        return y[i]
+    for k in range(width):
+        weights[k] /= total
+    if h > 0.0:
+        centre = 0.0
+        for k in range(width):
+            centre += weights[k] * x[nleft + k]
         b = xi - centre
-        c = float(np.sum(weights * (xw - centre) ** 2))
+        c = 0.0
+        for k in range(width):
+            c += weights[k] * (x[nleft + k] - centre) ** 2
         if np.sqrt(c) > 0.001 * span:
-            weights = weights * (b / c * (xw - centre) + 1.0)
-    return float(np.sum(weights * y[window]))
+            for k in range(width):
+                weights[k] *= b / c * (x[nleft + k] - centre) + 1.0
+    value = 0.0
+    for k in range(width):
+        value += weights[k] * y[nleft + k]
+    return value
