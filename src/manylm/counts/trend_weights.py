@@ -68,7 +68,7 @@ def trend_weights(
 
 
 @numba.njit(cache=True, nogil=True)
-def _weights_kernel(coefficients, design, offset, knots_x, knots_y, first_knot, width,  # type: ignore[no-untyped-def]
+def _weights_kernel(coefficients, design, offset, knots_x, knots_y, first_knot, width,
                     start, stop, out):
     n_samples, n_coef = design.shape
     n_knots = knots_x.shape[0]

@@ -91,7 +91,7 @@ def _fit_anchors(x: NDArray[np.float64], y: NDArray[np.float64], anchors: list[i
 
 
 @numba.njit(cache=True, nogil=True)
-def _fit_anchor_chunk(x, y, anchors, nlefts, ns, robustness, robust):  # type: ignore[no-untyped-def]
+def _fit_anchor_chunk(x, y, anchors, nlefts, ns, robustness, robust):
     values = np.empty(anchors.shape[0])
     for k in range(anchors.shape[0]):
         values[k] = _local_fit(x, y, anchors[k], nlefts[k], nlefts[k] + ns - 1, robustness,
@@ -144,7 +144,7 @@ def _neighbourhood(x: NDArray[np.float64], i: int, nleft: int, ns: int,
 
 
 @numba.njit(cache=True, nogil=True)
-def _local_fit(x, y, i, nleft, nright, robustness, robust):  # type: ignore[no-untyped-def]
+def _local_fit(x, y, i, nleft, nright, robustness, robust):
     """R's ``lowest``: weighted local linear fit at x[i]; y[i] when every weight is zero."""
     n = x.shape[0]
     xi = x[i]
