@@ -8,7 +8,10 @@ sample concerned and what to do. Writers replace their target atomically.
 from __future__ import annotations
 
 from manylm.io.atomic import atomic_path
+from manylm.io.block_sources import STREAM_SUFFIXES, open_feature_blocks
+from manylm.io.convert import CONVERT_SUFFIXES, convert_matrix
 from manylm.io.example import example_paths
+from manylm.io.feature_blocks import FeatureBlock, FeatureBlockSource
 from manylm.io.formats import (
     MATRIX_SUFFIXES,
     SAMPLE_SHEET_SUFFIXES,
@@ -22,17 +25,23 @@ from manylm.io.samples import align_samples, read_sample_sheet
 from manylm.io.tables import check_table_path, write_table
 
 __all__ = [
+    "CONVERT_SUFFIXES",
     "MATRIX_SUFFIXES",
     "MISSING_VALUES",
     "SAMPLE_SHEET_SUFFIXES",
+    "STREAM_SUFFIXES",
     "TABLE_SUFFIXES",
+    "FeatureBlock",
+    "FeatureBlockSource",
     "FileFormat",
     "align_samples",
     "atomic_path",
     "check_table_path",
+    "convert_matrix",
     "detect_format",
     "example_paths",
     "file_fingerprint",
+    "open_feature_blocks",
     "package_versions",
     "read_matrix",
     "read_sample_sheet",

@@ -1,0 +1,232 @@
+"""Parquet matrices read and written a row group at a time.
+
+The layout is the one :func:`manylm.io.read_matrix` reads: feature IDs in the first column (or
+the stored pandas index), one numeric column per sample, one row per feature. Reading a block
+decodes only the row groups that overlap it, and only the requested sample columns; the last
+row groups decoded are kept (per thread), so blocks that do not align with row groups still
+decode each row group once. ``manylm convert`` writes uncompressed pages (genomic floats barely
+compress) with CRC checksums, so a corrupt page is detected rather than read as numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from manylm.errors import DataError, InputError
+from manylm.io._matrix_checks import _check_sample_ids
+from manylm.io.block_sources import BlockSourceBase, rows_label
+
+__all__ = ["ParquetBlockSource", "ParquetMatrixWriter"]
+
+
+class ParquetBlockSource(BlockSourceBase):
+    """A Parquet features x samples matrix read by row groups.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.parquet`` file.
+
+    Attributes
+    ----------
+    path, sample_ids, n_features, dtype, natural_block_rows
+        See :class:`~manylm.io.feature_blocks.FeatureBlockSource`. ``dtype`` is float32 when
+        every sample column is float32, float64 otherwise (integer columns are read as
+        float64); ``natural_block_rows`` is the largest row group.
+    row_group_starts : numpy.ndarray of int64, shape (n_row_groups + 1,)
+        First row of each row group, then the number of rows.
+
+    Raises
+    ------
+    InputError
+        If the file is not Parquet or is truncated (no footer), or has no sample columns.
+    DataError
+        If the feature ID column is not strings or integers, or a sample column is not numeric.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._file_path = Path(path)
+        parquet = self._open()
+        schema = parquet.schema_arrow
+        if len(schema.names) < 2:
+            raise InputError(
+                f"{self.path}: the Parquet file has {len(schema.names)} column(s); a matrix "
+                f"needs the feature IDs and one column per sample"
+            )
+        self._id_column = _feature_id_column(schema, self.path)
+        id_type = schema.field(self._id_column).type
+        if pa.types.is_dictionary(id_type):
+            id_type = id_type.value_type
+        if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type)
+                or pa.types.is_string_view(id_type) or pa.types.is_integer(id_type)):
+            raise DataError(
+                f"{self.path}: the feature ID column {self._id_column!r} has type {id_type}; it "
+                f"must hold strings (store the feature IDs as the first column, of string type)"
+            )
+        self.sample_ids = [name for name in schema.names if name != self._id_column]
+        _check_sample_ids(self.sample_ids, self.path, "expression")
+        all_float32 = True
+        for name in self.sample_ids:
+            t = schema.field(name).type
+            if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
+                raise DataError(
+                    f"{self.path}: sample column {name!r} has type {t}; a streamed matrix needs "
+                    f"numeric sample columns (float32 or float64): write them as numbers, or "
+                    f"convert the text matrix with manylm convert"
+                )
+            all_float32 = all_float32 and pa.types.is_float32(t)
+        self.dtype = np.dtype(np.float32 if all_float32 else np.float64)
+        metadata = parquet.metadata
+        group_rows = [metadata.row_group(k).num_rows for k in range(metadata.num_row_groups)]
+        self.row_group_starts = np.concatenate([[0], np.cumsum(group_rows, dtype=np.int64)])
+        self.n_features = int(self.row_group_starts[-1])
+        self.natural_block_rows = max(group_rows, default=1) or 1
+        self._state().file = parquet
+
+    def _open(self) -> pq.ParquetFile:
+        try:
+            return pq.ParquetFile(self._file_path, page_checksum_verification=True)
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(
+                f"{self.path}: cannot read the file as Parquet ({error}); it is not Parquet or "
+                f"it is truncated: write it again"
+            ) from error
+
+    def _block_of(self, row: int) -> int:
+        return int(np.searchsorted(self.row_group_starts, row, side="right")) - 1
+
+    def _block_bounds(self, index: int) -> tuple[int, int]:
+        return int(self.row_group_starts[index]), int(self.row_group_starts[index + 1])
+
+    def _load_block(
+        self, index: int, start: int, stop: int, positions: NDArray[np.intp] | None
+    ) -> tuple[NDArray[np.object_], list[NDArray[np.floating]]]:
+        """Feature IDs and the decoded sample columns of row group ``index``."""
+        names = self.sample_ids if positions is None else [self.sample_ids[i] for i in positions]
+        state = self._state()
+        parquet = state.__dict__.get("file") or self._open()
+        state.file = parquet
+        try:
+            table = parquet.read_row_group(index, columns=[self._id_column, *names],
+                                           use_threads=True, use_pandas_metadata=False)
+        except (pa.ArrowException, OSError) as error:
+            raise self._corrupt(f"row group {index}", start, stop, error) from error
+        if table.num_rows != stop - start:
+            raise InputError(
+                f"{self.path}: row group {index} ({rows_label(start, stop)}) has "
+                f"{table.num_rows} rows instead of {stop - start}; the file is corrupt: write "
+                f"it again"
+            )
+        feature_ids = _id_strings(table.column(0), self.path, start)
+        columns = []
+        for k in range(1, table.num_columns):
+            column = table.column(k)
+            if not pa.types.is_floating(column.type):
+                column = pc.cast(column, pa.float64())
+            columns.append(np.asarray(column.to_numpy(), dtype=self.dtype))
+        return feature_ids, columns
+
+
+def _feature_id_column(schema: pa.Schema, label: str) -> str:
+    """The stored pandas index when it is a single column, else the first column."""
+    stored = [c for c in (schema.pandas_metadata or {}).get("index_columns", [])
+              if isinstance(c, str)]
+    if len(stored) > 1:
+        raise InputError(
+            f"{label}: the Parquet file stores a {len(stored)}-level index; write it with a "
+            f"single feature ID index or with the feature IDs as the first column"
+        )
+    if stored and stored[0] in schema.names:
+        return stored[0]
+    return schema.names[0]
+
+
+def _id_strings(column: pa.ChunkedArray, label: str, first_row: int) -> NDArray[np.object_]:
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    column = pc.cast(column, pa.string())
+    if column.null_count:
+        row = first_row + int(pc.indices_nonzero(pc.is_null(column).combine_chunks())[0].as_py())
+        raise DataError(
+            f"{label}: row {row:,} has no feature ID (null); give every row an ID in the "
+            f"feature ID column"
+        )
+    return column.to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
+class ParquetMatrixWriter:
+    """Write a features x samples matrix to Parquet, block by block, in fixed-size row groups.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to create (a temporary name: the caller renames it when complete).
+    sample_ids : list of str
+        The sample columns, in order.
+    dtype : numpy.dtype
+        float32 or float64.
+    row_group_rows : int
+        Rows per row group (the last may be shorter).
+    """
+
+    def __init__(self, path: Path, sample_ids: Sequence[str], dtype: np.dtype,
+                 row_group_rows: int) -> None:
+        id_name = next(n for n in ("feature", "feature_id", "_feature") if n not in sample_ids)
+        value_type = pa.float32() if dtype == np.float32 else pa.float64()
+        self.schema = pa.schema(
+            [pa.field(id_name, pa.string(), nullable=False)]
+            + [pa.field(s, value_type) for s in sample_ids],
+            metadata={b"manylm": json.dumps({"layout": "features x samples"}).encode()},
+        )
+        self.dtype = np.dtype(dtype)
+        self.row_group_rows = row_group_rows
+        self.n_rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer = pq.ParquetWriter(
+            path, self.schema, compression="none", use_dictionary=False,
+            write_statistics=False, write_page_checksum=True,
+        )
+
+    def write(self, feature_ids: pa.Array | NDArray[np.object_],
+              values: NDArray[np.floating]) -> None:
+        """Append rows: IDs of shape (n_rows,), values of shape (n_rows, n_samples)."""
+        arrays = [pa.array(feature_ids, type=pa.string())]
+        arrays += [pa.array(np.asarray(values[:, j], dtype=self.dtype))
+                   for j in range(values.shape[1])]
+        self._pending.append(pa.Table.from_arrays(arrays, schema=self.schema))
+        self._pending_rows += values.shape[0]
+        while self._pending_rows >= self.row_group_rows:
+            self._flush(self.row_group_rows)
+
+    def _flush(self, n_rows: int) -> None:
+        table = pa.concat_tables(self._pending)
+        self._writer.write_table(table.slice(0, n_rows), row_group_size=n_rows)
+        rest = table.slice(n_rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+        self.n_rows += n_rows
+
+    def close(self) -> int:
+        """Write the last row group and the footer; return the number of rows written."""
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        self._writer.close()
+        return self.n_rows
+
+    def abort(self) -> None:
+        """Close the file after a failure (the caller deletes it)."""
+        try:
+            self._writer.close()
+        except (OSError, pa.ArrowException):
+            pass

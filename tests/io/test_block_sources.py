@@ -1,0 +1,434 @@
+"""Block readers (Parquet, Zarr, HDF5, AnnData) and the streaming converter, on small files."""
+
+from __future__ import annotations
+
+import errno
+import pickle
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from manylm.errors import DataError, InputError, ManylmWarning
+from manylm.io import read_matrix
+from manylm.io.block_sources import open_feature_blocks
+from manylm.io.convert import convert_matrix
+from manylm.io.feature_blocks import FeatureBlockSource
+
+h5py = pytest.importorskip("h5py")
+zarr = pytest.importorskip("zarr")
+
+N_FEATURES, N_SAMPLES, STORED_ROWS = 1000, 6, 128
+SAMPLES = [f"s{j}" for j in range(N_SAMPLES)]
+FEATURES = [f"g{i:04d}" for i in range(N_FEATURES)]
+
+
+def make_values(dtype: type) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    values = rng.normal(8, 1, (N_FEATURES, N_SAMPLES)).astype(dtype)
+    values[rng.random(values.shape) < 0.02] = np.nan
+    return values
+
+
+def write_parquet(path: Path, values: np.ndarray, *, row_group_size: int = STORED_ROWS) -> Path:
+    table = pa.table({"feature": FEATURES, **{s: values[:, j] for j, s in enumerate(SAMPLES)}})
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
+def write_hdf5(path: Path, values: np.ndarray, **options: object) -> Path:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("values", data=values, chunks=(STORED_ROWS, N_SAMPLES), **options)
+        f.create_dataset("feature_ids", data=FEATURES, dtype=h5py.string_dtype())
+        f.create_dataset("sample_ids", data=SAMPLES, dtype=h5py.string_dtype())
+    return path
+
+
+def write_h5ad(path: Path, values: np.ndarray, sparse: str | None = None) -> Path:
+    anndata = pytest.importorskip("anndata")
+    import scipy.sparse
+
+    x = values.T.copy()
+    if sparse:
+        x = np.nan_to_num(x)
+        x = scipy.sparse.csc_matrix(x) if sparse == "csc" else scipy.sparse.csr_matrix(x)
+    adata = anndata.AnnData(X=x, obs=pd.DataFrame(index=SAMPLES),
+                            var=pd.DataFrame(index=FEATURES))
+    adata.write_h5ad(path)
+    return path
+
+
+def write_zarr(path: Path, values: np.ndarray) -> Path:
+    """The layout written with zarr itself, chunked differently (IDs not like the values)."""
+    group = zarr.open_group(path, mode="w")
+    group.create_array("values", data=values, chunks=(STORED_ROWS, 4))
+    group.create_array("feature_ids", data=np.array(FEATURES, dtype="T"), chunks=(300,))
+    group.create_array("sample_ids", data=np.array(SAMPLES, dtype="T"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, np.ndarray]]:
+    folder = tmp_path_factory.mktemp("blocks")
+    y64, y32 = make_values(np.float64), make_values(np.float32)
+    parquet = write_parquet(folder / "m.parquet", y64)
+    indexed = folder / "indexed.parquet"
+    frame = pd.DataFrame(y32, index=pd.Index(FEATURES, name="feature"), columns=SAMPLES)
+    frame.to_parquet(indexed, row_group_size=100)
+    zarr_path = folder / "m.zarr"
+    convert_matrix(parquet, zarr_path, row_group_rows=STORED_ROWS)
+    return {
+        "zarr_by_hand": (write_zarr(folder / "hand.zarr", y32), y32),
+        "parquet": (parquet, y64),
+        "parquet_index_float32": (indexed, y32),
+        "zarr": (zarr_path, y64),
+        "hdf5": (write_hdf5(folder / "m.h5", y32), y32),
+        "h5ad": (write_h5ad(folder / "m.h5ad", y32), y32),
+        "h5ad_csc": (write_h5ad(folder / "csc.h5ad", y64, "csc"), np.nan_to_num(y64)),
+    }
+
+
+FORMATS = ["parquet", "parquet_index_float32", "zarr", "zarr_by_hand", "hdf5", "h5ad",
+           "h5ad_csc"]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("rows", [97, STORED_ROWS, 300, 5000])
+def test_blocks_cover_the_matrix_whatever_the_block_size(files, name: str, rows: int) -> None:
+    path, expected = files[name]
+    source = open_feature_blocks(path)
+    assert isinstance(source, FeatureBlockSource)
+    assert source.sample_ids == SAMPLES
+    assert source.n_features == N_FEATURES
+    assert source.dtype == expected.dtype
+    blocks = list(source.blocks(rows))
+    assert [b.start for b in blocks] == list(range(0, N_FEATURES, rows))
+    assert all(b.values.flags.c_contiguous and b.values.dtype == expected.dtype for b in blocks)
+    np.testing.assert_array_equal(np.concatenate([b.values for b in blocks]), expected)
+    ids = np.concatenate([b.feature_ids for b in blocks])
+    assert ids.dtype == object and list(ids) == FEATURES
+    assert all(isinstance(i, str) for i in ids[:3])
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_read_a_range_and_samples_in_any_order(files, name: str) -> None:
+    path, expected = files[name]
+    source = open_feature_blocks(path)
+    block = source.read(250, 517, samples=["s4", "s0", "s2"])
+    assert block.start == 250 and block.stop == 517
+    np.testing.assert_array_equal(block.values, expected[250:517][:, [4, 0, 2]])
+    assert list(block.feature_ids) == FEATURES[250:517]
+    part = list(source.blocks(100, samples=["s5"], start=10, stop=260))
+    assert [(b.start, b.stop) for b in part] == [(10, 110), (110, 210), (210, 260)]
+    np.testing.assert_array_equal(np.concatenate([b.values for b in part]),
+                                  expected[10:260, [5]])
+    assert source.read(3, 3).values.shape == (0, N_SAMPLES)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_sources_pickle_cheaply_and_reopen(files, name: str) -> None:
+    path, expected = files[name]
+    source = open_feature_blocks(path)
+    source.read(0, 10)  # opens the file and fills the cache: neither may be pickled
+    payload = pickle.dumps(source)
+    assert len(payload) < 2000
+    clone = pickle.loads(payload)
+    np.testing.assert_array_equal(clone.read(900, 1000).values, expected[900:1000])
+    assert repr(clone).startswith(type(source).__name__)
+
+
+def test_threads_read_one_source_concurrently(files) -> None:
+    path, expected = files["parquet"]
+    source = open_feature_blocks(path)
+    results: dict[int, np.ndarray] = {}
+
+    def work(k: int) -> None:
+        results[k] = np.concatenate([b.values for b in source.blocks(70 + k)])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(3):
+        np.testing.assert_array_equal(results[k], expected)
+
+
+def test_parquet_reads_only_the_overlapping_row_groups(files, monkeypatch) -> None:
+    path, _ = files["parquet"]
+    source = open_feature_blocks(path)
+    read: list[int] = []
+    original = pq.ParquetFile.read_row_group
+
+    def spy(self, i, *args, **kwargs):
+        read.append(i)
+        return original(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
+    source.read(300, 400)
+    assert read == [2, 3]
+    read.clear()
+    list(source.blocks(100))  # blocks straddle row groups: each is still decoded once
+    assert read == list(range(8))
+
+
+def test_parquet_with_integer_ids_and_columns(tmp_path: Path) -> None:
+    table = pa.table({"entrez": [101, 102, 103], "a": [1, 2, 3], "b": [0.5, None, 2.0]})
+    pq.write_table(table, tmp_path / "int.parquet")
+    block = open_feature_blocks(tmp_path / "int.parquet").read(0, 3)
+    assert list(block.feature_ids) == ["101", "102", "103"]
+    assert block.values.dtype == np.float64
+    np.testing.assert_array_equal(block.values, [[1, 0.5], [2, np.nan], [3, 2.0]])
+
+
+def test_csr_anndata_is_read_but_warned_about(tmp_path: Path) -> None:
+    values = np.nan_to_num(make_values(np.float32))
+    path = write_h5ad(tmp_path / "csr.h5ad", values, "csr")
+    with pytest.warns(ManylmWarning, match="CSR"):
+        source = open_feature_blocks(path)
+    np.testing.assert_array_equal(source.read(10, 20).values, values[10:20])
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def corrupt_bytes(path: Path, offset: int, n: int = 4) -> None:
+    data = bytearray(path.read_bytes())
+    for k in range(n):
+        data[offset + k] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_corrupt_parquet_row_group_is_named_with_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "c.parquet"
+    convert_matrix(write_parquet(tmp_path / "m.parquet", make_values(np.float64)), path,
+                   row_group_rows=STORED_ROWS)
+    column = pq.ParquetFile(path).metadata.row_group(2).column(3)
+    corrupt_bytes(path, column.data_page_offset + column.total_compressed_size - 16)
+    source = open_feature_blocks(path)
+    assert source.read(0, 256).values.shape == (256, N_SAMPLES)  # other row groups still read
+    with pytest.raises(InputError, match=r"row group 2 \(rows 256-383\) cannot be read.*corrupt"):
+        list(source.blocks(300))
+
+
+def test_truncated_parquet_is_refused_at_open(files, tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    path.write_bytes(files["parquet"][0].read_bytes()[:-200])
+    with pytest.raises(InputError, match="truncated"):
+        open_feature_blocks(path)
+
+
+def test_corrupt_or_missing_zarr_chunk_is_named_with_its_rows(files, tmp_path: Path) -> None:
+    path = tmp_path / "c.zarr"
+    convert_matrix(files["parquet"][0], path, row_group_rows=STORED_ROWS)
+    corrupt_bytes(path / "values" / "c" / "3" / "0", 100)
+    (path / "values" / "c" / "5" / "0").unlink()
+    (path / "feature_ids" / "c" / "7").unlink()
+    source = open_feature_blocks(path)
+    np.testing.assert_array_equal(source.read(0, 384).values, files["parquet"][1][:384])
+    with pytest.raises(InputError, match=r"chunk 3 \(rows 384-511\) cannot be read"):
+        source.read(300, 500)
+    with pytest.raises(InputError, match=r"chunk 5 of 'values' \(rows 640-767\) is missing"):
+        source.read(700, 701)
+    with pytest.raises(InputError, match=r"chunk 7 of 'feature_ids' \(rows 896-999\) is "):
+        source.read(900, 1000)
+
+
+def test_corrupt_hdf5_chunk_is_named_with_its_rows(tmp_path: Path) -> None:
+    path = write_hdf5(tmp_path / "c.h5", make_values(np.float32), fletcher32=True)
+    with h5py.File(path, "r") as f:
+        offset = f["values"].id.get_chunk_info(4).byte_offset
+    corrupt_bytes(path, offset + 8)
+    source = open_feature_blocks(path)
+    with pytest.raises(InputError, match=r"chunk 4 \(rows 512-639\) cannot be read"):
+        list(source.blocks(1000))
+
+
+def test_infinite_value_is_refused_naming_the_rows(tmp_path: Path) -> None:
+    values = make_values(np.float64)
+    values[517, 3] = -np.inf
+    source = open_feature_blocks(write_parquet(tmp_path / "inf.parquet", values))
+    source.read(0, 500)
+    with pytest.raises(DataError, match=r"rows 500-999: feature 'g0517' \(row 517\), sample "
+                                        r"'s3': value -inf is infinite"):
+        list(source.blocks(500))
+
+
+@pytest.mark.parametrize("layout", ["no_values", "wrong_ids"])
+def test_zarr_and_hdf5_of_another_layout_are_refused(tmp_path: Path, layout: str) -> None:
+    group = zarr.open_group(tmp_path / "x.zarr", mode="w")
+    hdf5 = h5py.File(tmp_path / "x.h5", "w")
+    group.create_array("feature_ids", shape=(3,), dtype=str)
+    group.create_array("sample_ids", shape=(2,), dtype=str)
+    hdf5.create_dataset("feature_ids", data=["a", "b", "c"], dtype=h5py.string_dtype())
+    hdf5.create_dataset("sample_ids", data=["x", "y"], dtype=h5py.string_dtype())
+    rows = 3 if layout == "no_values" else 4
+    name = "X" if layout == "no_values" else "values"
+    group.create_array(name, shape=(rows, 2), dtype="float32")
+    hdf5.create_dataset(name, data=np.zeros((rows, 2)))
+    hdf5.close()
+    for path in (tmp_path / "x.zarr", tmp_path / "x.h5"):
+        with pytest.raises(InputError, match=r"'values'.*expected .*feature_ids"):
+            open_feature_blocks(path)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("m.tsv.gz", "convert it once with 'manylm convert"),
+    ("m.csv", "convert it once"),
+    ("m.feather", "cannot tell the format"),
+    ("missing.parquet", "not found"),
+])
+def test_unsupported_or_missing_paths(tmp_path: Path, name: str, message: str) -> None:
+    if name != "missing.parquet":
+        (tmp_path / name).write_text("x")
+    with pytest.raises(InputError, match=message):
+        open_feature_blocks(tmp_path / name)
+
+
+def test_bad_requests(files) -> None:
+    source = open_feature_blocks(files["parquet"][0])
+    with pytest.raises(InputError, match="not in the file: 'nope'"):
+        source.read(0, 5, samples=["s1", "nope"])
+    with pytest.raises(InputError, match="outside the matrix"):
+        source.read(990, 1001)
+    with pytest.raises(InputError, match="rows must be a positive integer"):
+        next(source.blocks(0))
+
+
+# ----------------------------------------------------------------------------- convert
+
+
+def write_text(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, sep="\t" if ".tsv" in path.name else ",", na_rep="NA",
+                 float_format="%.17g", index_label="feature")
+    return path
+
+
+@pytest.mark.parametrize("out", ["m.parquet", "m.zarr"])
+@pytest.mark.parametrize("text", ["m.tsv.gz", "m.csv"])
+def test_convert_text_matches_read_matrix(tmp_path: Path, text: str, out: str) -> None:
+    frame = pd.DataFrame(make_values(np.float64), index=FEATURES, columns=SAMPLES)
+    source = write_text(tmp_path / text, frame)
+    reports: list[tuple[int, int]] = []
+    summary = convert_matrix(source, tmp_path / out, row_group_rows=300,
+                             progress=lambda done, total: reports.append((done, total)))
+    assert (summary.n_features, summary.n_samples, summary.dtype) == (1000, 6, "float64")
+    assert reports and reports[-1][0] == reports[-1][1] == source.stat().st_size
+    blocks = open_feature_blocks(tmp_path / out)
+    assert blocks.natural_block_rows == 300
+    expected = read_matrix(source)
+    np.testing.assert_array_equal(blocks.read(0, 1000).values, expected.to_numpy())
+    assert list(blocks.read(0, 1000).feature_ids) == list(expected.index)
+    if out.endswith(".parquet"):
+        pd.testing.assert_frame_equal(read_matrix(tmp_path / out), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([text, out])
+
+
+def test_convert_to_float32_and_between_binary_formats(files, tmp_path: Path) -> None:
+    convert_matrix(files["parquet"][0], tmp_path / "f.zarr", dtype="float32")
+    convert_matrix(files["h5ad"][0], tmp_path / "a.parquet")
+    as32 = open_feature_blocks(tmp_path / "f.zarr").read(0, 1000).values
+    assert as32.dtype == np.float32
+    np.testing.assert_array_equal(as32, files["parquet"][1].astype(np.float32))
+    np.testing.assert_array_equal(open_feature_blocks(tmp_path / "a.parquet").read(0, 1000).values,
+                                  files["h5ad"][1])
+
+
+def test_convert_parses_text_straight_to_float32(tmp_path: Path) -> None:
+    frame = pd.DataFrame(make_values(np.float64), index=FEATURES, columns=SAMPLES)
+    source = write_text(tmp_path / "m.tsv", frame)
+    convert_matrix(source, tmp_path / "m.parquet", dtype="float32")
+    values = open_feature_blocks(tmp_path / "m.parquet").read(0, 1000).values
+    assert values.dtype == np.float32
+    np.testing.assert_array_max_ulp(values, frame.to_numpy().astype(np.float32), maxulp=1)
+
+
+BAD_TEXT = {
+    "not a number": ("id\ta\tb\ng1\t1\t2\ng2\t3\tfoo\n",
+                     DataError, "data row 2, feature 'g2', sample 'b': 'foo' is not a number"),
+    "ragged": ("id\ta\tb\ng1\t1\t2\ng2\t3\t4\t5\n", DataError, "line 3 (feature 'g2') has 4"),
+    "infinite": ("id\ta\tb\ng1\t1\t2\ng2\t-inf\t4\n", DataError,
+                 "data row 2, feature 'g2', sample 'a': value -inf is infinite"),
+    "repeated id": ("id\ta\tb\ng1\t1\t2\ng2\t3\t4\ng1\t5\t6\n", DataError,
+                    "'g1' on data rows 1, 3"),
+    "blank id": ("id\ta\tb\ng1\t1\t2\n \t3\t4\n", DataError, "data row 2 has a blank feature ID"),
+    "repeated sample": ("id\ta\ta\ng1\t1\t2\n", DataError, "sample ID(s) occur more than once"),
+    "header only": ("id\ta\tb\n", InputError, "no feature rows"),
+    "empty": ("", InputError, "the file is empty"),
+}
+
+
+@pytest.mark.parametrize("out", ["bad.parquet", "bad.zarr"])
+@pytest.mark.parametrize("case", list(BAD_TEXT))
+def test_convert_refuses_bad_text_and_leaves_nothing(tmp_path: Path, case: str, out: str) -> None:
+    text, error, message = BAD_TEXT[case]
+    (tmp_path / "bad.tsv").write_text(text)
+    with pytest.raises(error) as caught:
+        convert_matrix(tmp_path / "bad.tsv", tmp_path / out)
+    assert message in str(caught.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.tsv"]
+
+
+def test_non_number_found_far_into_a_large_file(tmp_path: Path) -> None:
+    rows = [f"g{i}\t{i}.25\t{i}" for i in range(300_000)]
+    rows[250_001] = "gbad\t1\tx1"
+    (tmp_path / "big.tsv").write_text("id\ta\tb\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="data row 250,002, feature 'gbad', sample 'b': 'x1'"):
+        convert_matrix(tmp_path / "big.tsv", tmp_path / "big.parquet")
+
+
+@pytest.mark.parametrize("out", ["m.parquet", "m.zarr"])
+@pytest.mark.parametrize("fault", ["no space", "interrupt"])
+def test_full_disk_or_interrupt_leaves_no_partial_output(files, tmp_path: Path, monkeypatch,
+                                                         out: str, fault: str) -> None:
+    from manylm.io import parquet_blocks, zarr_blocks
+
+    target = tmp_path / out
+    convert_matrix(files["parquet"][0], target, row_group_rows=500)  # an older output to keep
+    before = open_feature_blocks(target).read(0, 1000).values
+    writer = (parquet_blocks.ParquetMatrixWriter if out.endswith(".parquet")
+              else zarr_blocks.ZarrMatrixWriter)
+    original = writer.write
+    calls = []
+
+    def failing(self, ids, values):
+        calls.append(1)
+        if len(calls) == 3:
+            if fault == "interrupt":
+                raise KeyboardInterrupt
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, ids, values)
+
+    monkeypatch.setattr(writer, "write", failing)
+    expected = KeyboardInterrupt if fault == "interrupt" else InputError
+    with pytest.raises(expected) as caught:
+        convert_matrix(files["hdf5"][0], target, row_group_rows=STORED_ROWS)
+    if fault == "no space":
+        assert "no space left on the device" in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out]
+    np.testing.assert_array_equal(open_feature_blocks(target).read(0, 1000).values, before)
+
+
+def test_convert_replaces_a_zarr_store_but_no_other_directory(files, tmp_path: Path) -> None:
+    convert_matrix(files["parquet"][0], tmp_path / "m.zarr")
+    convert_matrix(files["hdf5"][0], tmp_path / "m.zarr")
+    np.testing.assert_array_equal(open_feature_blocks(tmp_path / "m.zarr").read(0, 5).values,
+                                  files["hdf5"][1][:5])
+    (tmp_path / "other.zarr").mkdir()
+    (tmp_path / "other.zarr" / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a Zarr store; it will not be replaced"):
+        convert_matrix(files["parquet"][0], tmp_path / "other.zarr")
+    assert (tmp_path / "other.zarr" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("destination, message", [
+    ("m.h5", "name it .parquet or .zarr"),
+    ("nowhere/m.parquet", "does not exist; create it first"),
+])
+def test_convert_bad_destination(files, tmp_path: Path, destination: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        convert_matrix(files["parquet"][0], tmp_path / destination)
