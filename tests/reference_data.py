@@ -13,8 +13,9 @@ REFERENCE = Path(__file__).parent / "reference"
 def read_reference(name: str) -> pd.DataFrame:
     """A table from tests/reference/ (first column is the index; NA/NaN/Inf understood)."""
     path = REFERENCE / name
+    # round_trip: R wrote 17 significant digits; read back exactly R's doubles.
     return pd.read_csv(path, sep="\t", index_col=0, na_values=["NA", "NaN"],
-                       keep_default_na=False, dtype={0: str})
+                       keep_default_na=False, dtype={0: str}, float_precision="round_trip")
 
 
 def read_scalars(case: str) -> dict[str, float]:

@@ -16,7 +16,16 @@ from manylm.errors import (
     ManylmWarning,
 )
 from manylm.fit import LinearModelFit, contrasts_fit, duplicate_correlation, lm_fit
-from manylm.inference import decide_tests, p_adjust, top_table
+from manylm.inference import (
+    QValues,
+    decide_tests,
+    local_fdr,
+    p_adjust,
+    pi0_estimate,
+    prop_true_null,
+    qvalue,
+    top_table,
+)
 from manylm.moderate import (
     ModeratedFit,
     ebayes,
@@ -41,6 +50,7 @@ __all__ = [
     "ManylmError",
     "ManylmWarning",
     "ModeratedFit",
+    "QValues",
     "__version__",
     "contrast_matrix",
     "contrasts_fit",
@@ -51,8 +61,12 @@ __all__ = [
     "fit_f_dist",
     "fit_f_dist_robustly",
     "lm_fit",
+    "local_fdr",
     "ordinary_statistics",
     "p_adjust",
+    "pi0_estimate",
+    "prop_true_null",
+    "qvalue",
     "squeeze_var",
     "top_table",
     "treat",
