@@ -26,7 +26,13 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from manylm import __version__
-    from manylm.cli import convert_command, design_command, example_command, fit_command
+    from manylm.cli import (
+        convert_command,
+        design_command,
+        example_command,
+        fit_command,
+        sva_command,
+    )
 
     parser = _Parser(
         prog="manylm",
@@ -39,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit_command.add_parser(verbs)
     design_command.add_parser(verbs)
     example_command.add_parser(verbs)
+    sva_command.add_parser(verbs)
     convert_command.add_parser(verbs)
     return parser
 
