@@ -11,7 +11,8 @@ import pytest
 import manylm
 
 SUBPACKAGES = ["manylm.design", "manylm.fit", "manylm.moderate", "manylm.inference",
-               "manylm.engine", "manylm.io", "manylm.cli", "manylm.counts"]
+               "manylm.engine", "manylm.io", "manylm.cli", "manylm.counts",
+               "manylm.confounders", "manylm.report"]
 
 
 @pytest.mark.parametrize("name", ["manylm", *SUBPACKAGES])

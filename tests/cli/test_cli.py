@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reference_data import read_reference
+
 REFERENCE = Path(__file__).parent.parent / "reference"
 EXPRESSION = REFERENCE / "inputs" / "bladder_expr.tsv.gz"
 SAMPLES = REFERENCE / "inputs" / "bladder_samples.tsv"
@@ -363,3 +365,48 @@ def test_quality_weights_match_the_api(tmp_path: Path) -> None:
                                atol=1e-6)
     assert_user_error(manylm("fit", PASILLA, "--samples", PASILLA_SAMPLES, "--design",
                              "~ condition", "--counts", "--quality-weights"), "--voom")
+
+
+def test_qvalue_columns_and_pi0(tmp_path: Path) -> None:
+    """--qvalue adds q_value and lfdr after adj_p_value and records pi0 (qvalue's defaults)."""
+    from manylm.inference.qvalue import qvalue
+
+    out = tmp_path / "q.tsv"
+    result = manylm("fit", EXPRESSION, "--samples", SAMPLES, "--design",
+                    "~ cancer + C(batch)", "--reference", "cancer=Normal", "--test",
+                    "cancer[Cancer]", "--qvalue", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out, sep="\t", index_col=0)
+    columns = list(table.columns)
+    assert columns[columns.index("adj_p_value") + 1: columns.index("adj_p_value") + 3] == [
+        "q_value", "lfdr"]
+    expected = qvalue(table["p_value"].to_numpy())
+    np.testing.assert_allclose(table["q_value"], expected.q_values, rtol=1e-9)  # text: 11 digits
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record["qvalue"]["pi0"] == pytest.approx(expected.pi0)
+    assert 0 < record["qvalue"]["pi0"] <= 1
+
+
+def test_surrogates_match_sva_and_limma(tmp_path: Path) -> None:
+    """--surrogates 2: R's sva(edata, ~cancer + batch, ~batch, n.sv = 2), then limma's F test of
+    cancer with the SVs in the design (tests/reference/sva.R), on the bundled float32 data."""
+    from manylm.io import example_paths
+
+    expression, samples = example_paths()
+    out = tmp_path / "sv.tsv"
+    result = manylm("fit", expression, "--samples", samples, "--design", "~ cancer + C(batch)",
+                    "--reference", "cancer=Biopsy", "--test", "cancer", "--surrogates", "2",
+                    "--sort", "none", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "2 surrogate variable(s) added to the design (sv1, sv2)" in result.stderr
+    table = pd.read_csv(out, sep="\t", index_col=0)
+    expected = read_reference("sva/irw_cancer_batch_pvalues.tsv.gz")
+    assert list(table.index) == list(expected.index)
+    np.testing.assert_allclose(table["p_value"], expected["limma_p"], rtol=1e-6)
+    surrogates = pd.read_csv(f"{out}.surrogates.tsv", sep="\t", index_col=0)
+    assert list(surrogates.columns) == ["sv1", "sv2"] and len(surrogates) == 57
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record["transform"]["surrogates"]["n_sv"] == 2
+    assert record["design"]["coefficients"][-2:] == ["sv1", "sv2"]
+    assert_user_error(manylm("fit", expression, "--samples", samples, "--design", "~ cancer",
+                             "--surrogates", "many"), "--surrogates", "auto")

@@ -6,12 +6,14 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 import manylm
 from manylm.cli.fit_record import build_run_record
+from manylm.cli.fit_surrogates import add_surrogates, parse_surrogate_count
 from manylm.cli.inputs import align_weights, block_labels, prepare_counts
 from manylm.cli.options import add_design_options, notices_to_stderr, parse_references
 from manylm.cli.progress import FeatureProgress
@@ -25,6 +27,7 @@ from manylm.counts import (
 from manylm.design import Design, design_matrix, resolve_tests
 from manylm.errors import ContrastError, InputError
 from manylm.inference import ADJUST_METHODS
+from manylm.inference.qvalue import QValues, qvalue
 from manylm.io import (
     align_samples,
     check_table_path,
@@ -35,7 +38,17 @@ from manylm.io import (
     write_table,
 )
 
-__all__ = ["FitOutcome", "FitRequest", "add_parser", "analyse", "run_fit"]
+if TYPE_CHECKING:
+    from manylm.report import ReportInputs
+
+__all__ = [
+    "FitOutcome",
+    "FitRequest",
+    "add_parser",
+    "analyse",
+    "report_inputs_from_run_record",
+    "run_fit",
+]
 
 SORT_CHOICES = ("p", "t", "estimate", "none")
 
@@ -62,6 +75,16 @@ def add_parser(verbs: Any) -> None:
                         help="ordinary least-squares t and F statistics")
     parser.add_argument("--adjust", default="BH", choices=ADJUST_METHODS,
                         help="p-value adjustment (default BH)")
+    parser.add_argument("--qvalue", action="store_true",
+                        help="add Storey q-values and local FDRs (columns q_value, lfdr; pi0 "
+                        "in the run record)")
+    parser.add_argument("--surrogates", metavar="K|auto", default=None,
+                        help="estimate K surrogate variables (sva) for the tested coefficients "
+                        "and adjust for them ('auto' chooses K by permutation)")
+    parser.add_argument("--surrogate-method", choices=("be", "leek"), default="be",
+                        help="how --surrogates auto chooses K (sva num.sv; default be)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the permutations of --surrogates auto (default 1)")
     parser.add_argument("--confint", type=float, default=0.95, metavar="LEVEL",
                         help="confidence level of ci_low/ci_high (default 0.95)")
     parser.add_argument("--weights", metavar="FILE", default=None,
@@ -90,6 +113,9 @@ def add_parser(verbs: Any) -> None:
     parser.add_argument("--sort", default="p", choices=SORT_CHOICES, help="row order (default p)")
     parser.add_argument("--out", metavar="FILE", default=None,
                         help="output table (.tsv, .csv, .parquet; default: stdout)")
+    parser.add_argument("--report", metavar="FILE.html", default=None,
+                        help="also write a self-contained HTML report (diagnostic plots, top "
+                        "table, notes on trouble)")
     parser.add_argument("--quiet", action="store_true", help="no notes, no progress bar")
     parser.set_defaults(run=run)
 
@@ -110,6 +136,10 @@ class FitRequest:
     moderate: bool = True
     adjust: str = "BH"
     confint: float = 0.95
+    qvalue: bool = False
+    surrogates: str | None = None
+    surrogate_method: str = "be"
+    seed: int = 1
     weights: str | None = None
     counts: bool = False
     normalize: str | None = None
@@ -121,6 +151,7 @@ class FitRequest:
     array_weights: bool = False
     sort: str = "p"
     out: str | None = None
+    report: str | None = None
     quiet: bool = False
 
 
@@ -129,11 +160,13 @@ def run(args: argparse.Namespace) -> int:
         expression=args.expression, samples=args.samples, design=args.design, tests=args.test,
         contrasts=args.contrast, references=parse_references(args.reference), trend=args.trend,
         robust=args.robust, treat_lfc=args.treat_lfc, moderate=not args.no_moderation,
-        adjust=args.adjust, confint=args.confint, weights=args.weights, counts=args.counts,
+        adjust=args.adjust, confint=args.confint, qvalue=args.qvalue, weights=args.weights,
+        surrogates=args.surrogates, surrogate_method=args.surrogate_method, seed=args.seed,
+        counts=args.counts,
         normalize=args.normalize, filter=args.filter, voom=args.voom,
         quality_weights=args.quality_weights,
         methylation=args.methylation, block=args.block, array_weights=args.array_weights,
-        sort=args.sort, out=args.out,
+        sort=args.sort, out=args.out, report=args.report,
         quiet=args.quiet,
     )
     run_fit(request)
@@ -159,15 +192,48 @@ class FitOutcome:
     table_columns: list[str]
     record: dict[str, Any]
     voom: VoomResult | None = None
+    surrogates: pd.DataFrame | None = None
 
 
 def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the whole job; returns the table and the run record (both also written)."""
-    outcome = analyse(request)
+    if request.report:
+        _check_report_path(request.report)
+    outcome = analyse(request, keep_residuals=request.report is not None)
+    if request.report:
+        outcome.record["report"] = str(Path(request.report).absolute())
     write_table(outcome.table, request.out)
     if request.out not in (None, "-"):
+        if outcome.surrogates is not None and outcome.surrogates.shape[1]:
+            path = f"{request.out}.surrogates.tsv"
+            write_table(outcome.surrogates.reset_index(), path)
+            outcome.record["transform"]["surrogates"]["file"] = str(Path(path).absolute())
         write_run_record(f"{request.out}.run.json", outcome.record)
+    if request.report:
+        from manylm.cli.fit_report import report_inputs_from_outcome
+        from manylm.report import write_report
+
+        write_report(request.report, report_inputs_from_outcome(outcome))
+        if not request.quiet:
+            sys.stderr.write(f"manylm: report written to {request.report}\n")
     return outcome.table, outcome.record
+
+
+def report_inputs_from_run_record(record: dict[str, Any], run_json_path: Path) -> ReportInputs:
+    """Re-run a recorded ``manylm fit`` and return what its report shows (manylm report)."""
+    from manylm.cli.fit_report import report_inputs_from_run_record as build
+
+    return build(record, run_json_path)
+
+
+def _check_report_path(path: str) -> None:
+    target = Path(path)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--report {path}: the report is an HTML file; give a name ending in "
+                         ".html.")
+    if not target.absolute().parent.is_dir():
+        raise InputError(f"--report {path}: the folder {target.absolute().parent} does not "
+                         "exist.")
 
 
 def analyse(request: FitRequest, *, keep_residuals: bool = False) -> FitOutcome:
@@ -207,6 +273,17 @@ def analyse(request: FitRequest, *, keep_residuals: bool = False) -> FitOutcome:
             transform = {"methylation": "beta to M-value", "offset": BETA_OFFSET}
         tested, table_columns, contrasts = _plan_tests(request, design)
         clock = time.perf_counter()
+        surrogates = None
+        if request.surrogates is not None:
+            design, surrogates, transform["surrogates"] = add_surrogates(
+                request, expression, design, table_columns, contrasts)
+            found = surrogates.shape[1]
+            _note(f"--surrogates: {found} surrogate variable(s) added to the design"
+                  + (f" ({', '.join(surrogates.columns)})" if found else "")
+                  + ".", request.quiet, notices)
+            aligned = aligned.join(surrogates) if found else aligned
+            timings["surrogates"] = time.perf_counter() - clock
+            clock = time.perf_counter()
         if request.array_weights:
             quality = array_weights(expression, design)
             transform["array_weights"] = dict(zip(map(str, quality.index),
@@ -236,15 +313,28 @@ def analyse(request: FitRequest, *, keep_residuals: bool = False) -> FitOutcome:
         table = result.top_table(table_columns, sort_by=request.sort, adjust=request.adjust,
                                  confint=request.confint)
         timings["moderate_and_table"] = time.perf_counter() - clock
+        q_values = _add_q_values(table) if request.qvalue else None
     table = table.reset_index()
     record = build_run_record(request, expression, design, aligned, result, tested, notices,
                               timings)
     record["transform"] = transform
+    if q_values is not None:
+        record["qvalue"] = q_values.summary()
     return FitOutcome(
         request=request, sheet=aligned.loc[list(design.sample_ids)], design=design,
         expression=expression, weights=weights, fit=fit, result=result, table=table,
-        table_columns=table_columns, record=record, voom=voom_result,
+        table_columns=table_columns, record=record, voom=voom_result, surrogates=surrogates,
     )
+
+
+def _add_q_values(table: pd.DataFrame) -> QValues:
+    """Storey q-values and local FDRs of the table's p-values, placed after adj_p_value."""
+    found = qvalue(table["p_value"].to_numpy())
+    position = list(table.columns).index("adj_p_value") + 1
+    table.insert(position, "q_value", found.q_values)
+    if found.lfdr is not None:
+        table.insert(position + 1, "lfdr", found.lfdr)
+    return found
 
 
 def _check_options(request: FitRequest) -> None:
@@ -263,6 +353,8 @@ def _check_options(request: FitRequest) -> None:
         raise InputError(f"--treat-lfc must be >= 0; got {request.treat_lfc}.")
     if not request.moderate and (request.trend or request.robust):
         raise InputError("--trend and --robust moderate the variances: drop --no-moderation.")
+    if request.surrogates is not None:
+        parse_surrogate_count(str(request.surrogates))
     if not 0 < request.confint < 1:
         raise InputError(f"--confint must be between 0 and 1; got {request.confint}.")
 

@@ -56,7 +56,7 @@ def build_run_record(request: FitRequest, expression: pd.DataFrame, design: Desi
         "options": {
             "trend": request.trend, "robust": request.robust, "treat_lfc": request.treat_lfc,
             "moderation": request.moderate, "adjust": request.adjust, "sort": request.sort,
-            "confint": request.confint, "weights": request.weights,
+            "confint": request.confint, "weights": request.weights, "qvalue": request.qvalue,
         },
         "prior": prior,
         "output": None if request.out in (None, "-") else str(Path(request.out).resolve()),

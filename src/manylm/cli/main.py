@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         design_command,
         example_command,
         fit_command,
+        report_command,
         sva_command,
     )
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     design_command.add_parser(verbs)
     example_command.add_parser(verbs)
     sva_command.add_parser(verbs)
+    report_command.add_parser(verbs)
     convert_command.add_parser(verbs)
     return parser
 
