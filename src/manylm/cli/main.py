@@ -27,6 +27,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from manylm import __version__
     from manylm.cli import (
+        combat_command,
         convert_command,
         design_command,
         example_command,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     design_command.add_parser(verbs)
     example_command.add_parser(verbs)
     sva_command.add_parser(verbs)
+    combat_command.add_parser(verbs)
     report_command.add_parser(verbs)
     convert_command.add_parser(verbs)
     return parser
