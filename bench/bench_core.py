@@ -34,24 +34,39 @@ import cProfile
 import datetime as dt
 import gc
 import io
-import json
-import os
-import platform
 import pstats
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-RESULTS_DIR = HERE / "results"
+# The helpers every script shares. The other scripts imported them from here before
+# bench_common existed, and some still do: keep these names importable from bench_core.
+from bench_common import (
+    CPU,
+    RESULTS_DIR,
+    fmt_bytes,
+    fmt_ratio,
+    fmt_s,
+    json_default,
+    json_safe,
+    log,
+    max_rel_diff,
+    measure_bandwidth,
+    r_packages_available,
+    r_tags,
+    run_metadata,
+    run_rscript,
+    source_hash,
+    wait_for_quiet,
+    write_json,
+)
+
+_finite, _json_default = json_safe, json_default  # their former names here
 
 N_SAMPLES = 100
 FORMULA = "~ group + C(batch) + age"
@@ -81,65 +96,6 @@ PYLIMMA_SLOW_S = 120.0  # one pylimma run slower than this: report that single r
 R_BUDGET_S = 120.0  # stop repeating R once this much time has been spent on one workload
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class CpuMonitor:
-    """CPU time the rest of the machine used while a section ran (a shared machine is noisy).
-
-    From /proc/stat (busy time of every core) minus this process's own CPU time and that of its
-    waited-for children (R); the result is in cores: 0 means nothing else ran, 1 means another
-    process kept one core busy throughout.
-    """
-
-    def __init__(self) -> None:
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-    def _busy(self) -> float | None:
-        try:
-            fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-        except OSError:
-            return None
-        values = [int(v) for v in fields]
-        idle = values[3] + (values[4] if len(values) > 4 else 0)
-        guest = sum(values[8:10]) if len(values) > 9 else 0  # already counted in user/nice
-        return (sum(values) - idle - guest) / self.tick
-
-    @staticmethod
-    def _own() -> float:
-        t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
-
-    def start(self) -> tuple[float | None, float, float]:
-        return self._busy(), self._own(), time.perf_counter()
-
-    def others(self, started: tuple[float | None, float, float]) -> float | None:
-        busy0, own0, wall0 = started
-        busy1, own1, wall1 = self._busy(), self._own(), time.perf_counter()
-        if busy0 is None or busy1 is None or wall1 - wall0 <= 0:
-            return None
-        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))
-
-
-CPU = CpuMonitor()
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 0.15) -> float | None:
-    """Wait (up to ``max_wait`` s) until other processes use less than ``threshold`` cores.
-
-    Returns the last measured load of the other processes (cores), sampled over 1 s windows.
-    """
-    deadline = time.perf_counter() + max_wait
-    level = None
-    while True:
-        started = CPU.start()
-        time.sleep(1.0)
-        level = CPU.others(started)
-        if level is None or level < threshold or time.perf_counter() >= deadline:
-            return level
-
-
 # ---------------------------------------------------------------------------------------- data
 
 
@@ -153,69 +109,46 @@ def make_samples(rng: np.random.Generator) -> pd.DataFrame:
 
 
 def make_data(name: str) -> dict[str, Any]:
-    """Synthetic features x samples data for a workload, from a fixed seed.
+    """Synthetic features x samples data for a workload, from a fixed seed (:func:`simulate`)."""
+    spec = WORKLOADS[name]
+    return simulate(spec["n_features"], spec["seed"], missing=spec["missing"],
+                    weights=spec["weights"])
+
+
+def simulate(n_features: int, seed: int, *, missing: float = 0.0,
+             weights: bool = False) -> dict[str, Any]:
+    """``n_features`` x 100 data from the seed ``BASE_SEED + seed``.
 
     Y = 8 + noise, the noise variance of each feature drawn from a scaled inverse chi-square
     (d0 = 4, s0^2 = 0.05, limma's own model for the variances); 5% of the features get a true
-    group effect of +-U(0.5, 2) on the B samples.
+    group effect of +-U(0.5, 2) on the B samples. Then a fraction ``missing`` of the cells is
+    made NaN and, with ``weights``, a gamma(2, 0.5) weights matrix is drawn.
     """
-    spec = WORKLOADS[name]
-    rng = np.random.default_rng(BASE_SEED + spec["seed"])
+    rng = np.random.default_rng(BASE_SEED + seed)
     samples = make_samples(rng)
-    n_features = spec["n_features"]
     d0, s0_squared = 4.0, 0.05
     sd = np.sqrt(d0 * s0_squared / rng.chisquare(d0, n_features))
     y = rng.standard_normal((n_features, N_SAMPLES))
     y *= sd[:, None]
     y += 8.0
+    true_rows = add_group_effect(rng, y, samples["group"].to_numpy() == "B")
+    if missing > 0:
+        n_missing = round(missing * y.size)
+        cells = rng.choice(y.size, n_missing, replace=False)
+        y.reshape(-1)[cells] = np.nan
+    weight_matrix = rng.gamma(2.0, 0.5, y.shape) if weights else None
+    return {"samples": samples, "y": y, "weights": weight_matrix, "true_rows": true_rows}
+
+
+def add_group_effect(rng: np.random.Generator, y: np.ndarray,
+                     in_group_b: np.ndarray) -> np.ndarray:
+    """Add +-U(0.5, 2) to the B samples of 5% of the features (in place); their sorted rows."""
+    n_features = y.shape[0]
     n_true = round(0.05 * n_features)
     true_rows = np.sort(rng.choice(n_features, n_true, replace=False))
     effect = rng.choice([-1.0, 1.0], n_true) * rng.uniform(0.5, 2.0, n_true)
-    b_columns = np.flatnonzero(samples["group"].to_numpy() == "B")
-    y[np.ix_(true_rows, b_columns)] += effect[:, None]
-    if spec["missing"] > 0:
-        n_missing = round(spec["missing"] * y.size)
-        cells = rng.choice(y.size, n_missing, replace=False)
-        y.reshape(-1)[cells] = np.nan
-    weights = rng.gamma(2.0, 0.5, y.shape) if spec["weights"] else None
-    return {"samples": samples, "y": y, "weights": weights, "true_rows": true_rows}
-
-
-# ---------------------------------------------------------------------------- memory bandwidth
-
-
-def measure_bandwidth(n_bytes: int = 2 * 1024**3, repeats: int = 5) -> dict[str, Any]:
-    """Read bandwidth (bytes/s) of summing a large float64 array: one thread, then all cores."""
-    a = np.empty(n_bytes // 8)
-    a.fill(1.0)  # touch every page
-    single = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.add.reduce(a)
-        single.append(time.perf_counter() - t0)
-    threads_results: dict[int, float] = {}
-    for n_threads in sorted({2, os.cpu_count() or 1}):
-        if n_threads < 2:
-            continue
-        parts = np.array_split(a, n_threads)
-        best = float("inf")
-        with ThreadPoolExecutor(n_threads) as pool:
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                list(pool.map(np.add.reduce, parts))
-                best = min(best, time.perf_counter() - t0)
-        threads_results[n_threads] = best
-    del a
-    gc.collect()
-    best_time = min([min(single), *threads_results.values()])
-    return {
-        "array_bytes": n_bytes,
-        "single_thread_s": min(single),
-        "single_thread_GBps": n_bytes / min(single) / 1e9,
-        "threaded_s": {str(k): v for k, v in threads_results.items()},
-        "threaded_GBps": {str(k): n_bytes / v / 1e9 for k, v in threads_results.items()},
-        "bandwidth_Bps": n_bytes / best_time,
-    }
+    y[np.ix_(true_rows, np.flatnonzero(in_group_b))] += effect[:, None]
+    return true_rows
 
 
 # -------------------------------------------------------------------------------------- manylm
@@ -318,20 +251,8 @@ cat(sprintf("TOP %s\n", paste(head(rownames(tab), 5), collapse = ",")))
 
 
 def r_available() -> tuple[bool, str]:
-    if shutil.which("Rscript") is None:
-        return False, "Rscript not found"
-    try:
-        out = subprocess.run(
-            ["Rscript", "-e", 'suppressPackageStartupMessages(library(limma)); '
-             'cat(as.character(packageVersion("limma")))'],
-            capture_output=True, text=True, timeout=120,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"Rscript failed: {exc}"
-    if out.returncode != 0:
-        last = out.stderr.strip().splitlines()[-1:] or ["no message"]
-        return False, f"limma does not load: {last[0]}"
-    return True, out.stdout.strip()
+    """(True, limma's version) when R limma can be run, else (False, why not)."""
+    return r_packages_available("limma")
 
 
 def bench_r(y: np.ndarray, design: Any, weights: np.ndarray | None, repeats: int = 3
@@ -345,22 +266,12 @@ def bench_r(y: np.ndarray, design: Any, weights: np.ndarray | None, repeats: int
         if weights is not None:
             weights.T.astype("<f8", copy=False).tofile(d / "W.bin")
         design.as_frame().to_csv(d / "design.tsv", sep="\t", index=False, float_format="%.17g")
-        (d / "bench.R").write_text(R_SCRIPT)
-        cmd = ["Rscript", str(d / "bench.R"), str(d), str(y.shape[0]), str(y.shape[1]),
-               "1" if weights is not None else "0", str(coef), str(repeats), str(R_BUDGET_S),
-               str(N_CHECK)]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"R failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        times, info = [], {}
-        for line in proc.stdout.splitlines():
-            key, _, rest = line.partition(" ")
-            if key == "TIME":
-                times.append(float(rest))
-            elif key in {"LIMMA", "DIM", "PRIOR", "NROW", "TOP"}:
-                info[key] = rest
+        stdout, wall = run_rscript(R_SCRIPT, d, y.shape[0], y.shape[1],
+                                   "1" if weights is not None else "0", coef, repeats,
+                                   R_BUDGET_S, N_CHECK)
+        tags = r_tags(stdout)
+        times = [float(v) for v in tags.get("TIME", [])]
+        info = {key: values[-1] for key, values in tags.items()}
         t_r = np.loadtxt(d / "t.txt")
         p_r = np.loadtxt(d / "p.txt")
     s2_prior, df_prior = (float(v) for v in info["PRIOR"].split())
@@ -409,36 +320,6 @@ def bench_pylimma(y: np.ndarray, design: Any, weights: np.ndarray | None,
 
 
 # ------------------------------------------------------------------------------------ reporting
-
-
-def max_rel_diff(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    both_nan = np.isnan(a) & np.isnan(b)
-    if np.any(np.isnan(a) != np.isnan(b)):
-        return float("inf")
-    a, b = a[~both_nan], b[~both_nan]
-    if a.size == 0:
-        return 0.0
-    scale = np.maximum(np.abs(b), np.finfo(np.float64).tiny)
-    return float(np.max(np.abs(a - b) / scale))
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ["B", "KB", "MB", "GB"]:
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
-def fmt_s(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.3f}" if x < 100 else f"{x:.1f}"
-
-
-def fmt_ratio(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1f}x"
 
 
 def evaluate_targets(name: str, row: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -541,48 +422,6 @@ def print_report(rows: list[dict[str, Any]], bandwidth: dict[str, Any]) -> list[
 
 
 # ----------------------------------------------------------------------------------------- main
-
-
-def run_metadata() -> dict[str, Any]:
-    """The machine, library versions and manylm's source, for a results file."""
-    import scipy
-
-    import manylm
-
-    return {
-        "machine": {"platform": platform.platform(), "processor": _cpu_model(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "scipy": scipy.__version__,
-                    "pandas": pd.__version__},
-        "manylm": {"version": manylm.__version__, "source_sha256": source_hash(),
-                   **git_info()},
-    }
-
-
-def source_hash() -> str:
-    """SHA-256 of manylm's Python sources, to tell which code was measured."""
-    import hashlib
-
-    import manylm
-
-    digest = hashlib.sha256()
-    root = Path(manylm.__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def git_info() -> dict[str, Any]:
-    try:
-        root = HERE.parent
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root,
-                                    capture_output=True, text=True).stdout.strip())
-        return {"commit": commit, "src_dirty": dirty}
-    except OSError:
-        return {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -744,38 +583,9 @@ def main(argv: list[str] | None = None) -> int:
         "design": FORMULA, "coefficient": COEF, "n_samples": N_SAMPLES,
         "repeats": args.repeats, "bandwidth": bandwidth, "workloads": rows, "targets": marks,
     }
-    out_path.write_text(json.dumps(_finite(result), indent=2, default=_json_default) + "\n")
+    write_json(out_path, result)
     print(f"\nResults written to {out_path}")
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities as strings, so the JSON is standard."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
-        return str(float(value))
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 if __name__ == "__main__":

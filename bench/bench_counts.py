@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,21 +50,22 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_core import (  # noqa: E402 - shared helpers of the core benchmark
+from bench_common import (  # noqa: E402 - a sibling script, not a package
     CPU,
-    _finite,
-    _json_default,
+    RESULTS_DIR,
     fmt_ratio,
     fmt_s,
     log,
     max_rel_diff,
-    r_available,
+    r_packages_available,
+    r_tags,
     run_metadata,
+    run_rscript,
     source_hash,
     wait_for_quiet,
+    write_json,
 )
-
-RESULTS_DIR = HERE / "results"
+from bench_core import add_group_effect  # noqa: E402
 
 COEF = "group[T.B]"
 FORMULA = "~ group"
@@ -131,11 +130,7 @@ def make_blocks() -> dict[str, Any]:
         (n_features, n_samples))
     y *= sd[:, None]
     y += 8.0
-    n_true = round(0.05 * n_features)
-    true_rows = np.sort(rng.choice(n_features, n_true, replace=False))
-    effect = rng.choice([-1.0, 1.0], n_true) * rng.uniform(0.5, 2.0, n_true)
-    b_columns = np.flatnonzero(samples["group"].to_numpy() == "B")
-    y[np.ix_(true_rows, b_columns)] += effect[:, None]
+    add_group_effect(rng, y, samples["group"].to_numpy() == "B")
     return {"samples": samples, "y": y, "blocks": blocks}
 
 
@@ -280,21 +275,11 @@ def bench_r(kind: str, design: Any, repeats: int, *, counts: pd.DataFrame | None
                 (d / "rho.txt").write_text(f"{rho:.17g}\n")
             shape = y.shape
         design.as_frame().to_csv(d / "design.tsv", sep="\t", index=False, float_format="%.17g")
-        (d / "bench.R").write_text(R_SCRIPT)
-        cmd = ["Rscript", str(d / "bench.R"), str(d), kind, str(shape[0]), str(shape[1]), what,
-               str(coef), str(repeats), str(R_BUDGET_S), str(N_CHECK)]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"R failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        times, info = [], {}
-        for line in proc.stdout.splitlines():
-            key, _, rest = line.partition(" ")
-            if key == "TIME":
-                times.append(float(rest))
-            elif key in {"LIMMA", "CONSENSUS", "NROW", "TOP"}:
-                info[key] = rest
+        stdout, wall = run_rscript(R_SCRIPT, d, kind, shape[0], shape[1], what, coef, repeats,
+                                   R_BUDGET_S, N_CHECK)
+        tags = r_tags(stdout)
+        times = [float(v) for v in tags.get("TIME", [])]
+        info = {key: values[-1] for key, values in tags.items()}
         out: dict[str, Any] = {"seconds": min(times), "runs": times, "wall_incl_io_s": wall,
                                "limma": info.get("LIMMA"), "counts_type": what}
         if kind == "dupcor":
@@ -393,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import manylm
 
-    run_r, r_reason = (False, "--skip-r") if args.skip_r else r_available()
+    run_r, r_reason = (False, "--skip-r") if args.skip_r else r_packages_available("limma")
     limma_version = r_reason if run_r else None
     if not run_r:
         log(f"R limma: skipped ({r_reason})")
@@ -508,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         "design": FORMULA, "coefficient": COEF, "repeats": args.repeats,
         "workloads": rows, "targets": marks,
     }
-    out_path.write_text(json.dumps(_finite(result), indent=2, default=_json_default) + "\n")
+    write_json(out_path, result)
     print(f"\nResults written to {out_path}")
     return 0
 

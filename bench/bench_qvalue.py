@@ -39,8 +39,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,17 +52,20 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_core import (  # noqa: E402 - shared helpers of the core benchmark
+from bench_common import (  # noqa: E402 - a sibling script, not a package
     CPU,
-    _json_default,
+    RESULTS_DIR,
     fmt_ratio,
     fmt_s,
     log,
+    r_packages_available,
+    r_tags,
     run_metadata,
+    run_rscript,
     wait_for_quiet,
+    write_json,
 )
 
-RESULTS_DIR = HERE / "results"
 SEED = 20241101
 N_P = 450_000
 N_CONVEST = 50_000
@@ -164,15 +165,6 @@ def best_of(call: Callable[[], Any], repeats: int) -> tuple[float, list[float], 
     return min(runs), runs, result
 
 
-def r_ready() -> bool:
-    try:
-        out = subprocess.run(["Rscript", "-e", "library(qvalue); library(limma)"],
-                             capture_output=True, text=True)
-    except OSError:
-        return False
-    return out.returncode == 0
-
-
 def run_r(kind: str, files: dict[str, np.ndarray], extra: list[str], repeats: int
           ) -> tuple[list[list[float]], dict[str, list[str]], dict[str, np.ndarray]]:
     """Run the R side; returns the TIME lines, the other tagged lines and the output files."""
@@ -180,19 +172,9 @@ def run_r(kind: str, files: dict[str, np.ndarray], extra: list[str], repeats: in
         directory = Path(tmp)
         for name, array in files.items():
             array.astype("<f8").tofile(directory / name)
-        (directory / "bench.R").write_text(R_SCRIPT)
-        command = ["Rscript", str(directory / "bench.R"), str(directory), kind, str(repeats),
-                   str(R_BUDGET_S), *extra]
-        process = subprocess.run(command, capture_output=True, text=True)
-        if process.returncode != 0:
-            raise RuntimeError(f"R failed: {process.stderr[-2000:]}")
-        times, tags = [], {}
-        for line in process.stdout.splitlines():
-            key, _, rest = line.strip().partition(" ")
-            if key == "TIME":
-                times.append([float(v) for v in rest.split(",")])
-            elif key:
-                tags.setdefault(key, []).append(rest.strip())
+        stdout, _ = run_rscript(R_SCRIPT, directory, kind, repeats, R_BUDGET_S, *extra)
+        tags = r_tags(stdout)
+        times = [[float(v) for v in line.split(",")] for line in tags.pop("TIME", [])]
         outputs = {path.name: np.fromfile(path, dtype="<f8")
                    for path in directory.glob("*.bin") if path.name not in files}
     return times, tags, outputs
@@ -338,9 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(chosen) - set(WORKLOADS))
     if unknown:
         parser.error(f"unknown workloads {unknown}; choose from {WORKLOADS}")
-    if not args.skip_r and not r_ready():
-        log("Rscript with qvalue and limma not available: R skipped")
-        args.skip_r = True
+    if not args.skip_r:
+        available, reason = r_packages_available("qvalue", "limma")
+        if not available:
+            log(f"R qvalue and limma not available ({reason}): R skipped")
+            args.skip_r = True
     p = make_p_values()
     rows: list[dict[str, Any]] = []
     for name in chosen:
@@ -355,8 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "" if chosen == WORKLOADS else "-partial"
     output = args.output or RESULTS_DIR / f"qvalue-{dt.date.today().isoformat()}{suffix}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"rows": rows, **run_metadata()}, indent=2,
-                                 default=_json_default))
+    write_json(output, {"rows": rows, **run_metadata()})
     log(f"results written to {output}")
     return 0
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import shutil
 import subprocess
 import sys
@@ -42,41 +41,26 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_core import (  # noqa: E402  (a sibling script, not a package)
-    BASE_SEED,
-    COEF,
+from bench_common import (  # noqa: E402  (a sibling script, not a package)
     CPU,
-    FORMULA,
-    N_SAMPLES,
-    make_samples,
-    r_available,
+    RESULTS_DIR,
+    log,
+    r_packages_available,
     run_metadata,
+    run_rscript,
+    write_json,
 )
+from bench_core import COEF, FORMULA, N_SAMPLES, WORKLOADS, simulate  # noqa: E402
 
-RESULTS_DIR = HERE / "results"
 R_MDS_BUDGET_S = 900
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def make_workload(n_features: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """bench_core's generator, for any number of features (same seed as dense_450k)."""
-    rng = np.random.default_rng(BASE_SEED + 2)
-    samples = make_samples(rng)
-    d0, s0_squared = 4.0, 0.05
-    sd = np.sqrt(d0 * s0_squared / rng.chisquare(d0, n_features))
-    y = rng.standard_normal((n_features, N_SAMPLES))
-    y *= sd[:, None]
-    y += 8.0
-    n_true = round(0.05 * n_features)
-    true_rows = np.sort(rng.choice(n_features, n_true, replace=False))
-    effect = rng.choice([-1.0, 1.0], n_true) * rng.uniform(0.5, 2.0, n_true)
-    b_columns = np.flatnonzero(samples["group"].to_numpy() == "B")
-    y[np.ix_(true_rows, b_columns)] += effect[:, None]
+    data = simulate(n_features, WORKLOADS["dense_450k"]["seed"])
+    samples = data["samples"]
     features = pd.Index([f"cg{i:08d}" for i in range(n_features)], name="feature")
-    return pd.DataFrame(y, index=features, columns=samples.index), samples
+    return pd.DataFrame(data["y"], index=features, columns=samples.index), samples
 
 
 def analysis(expression: pd.DataFrame, samples: pd.DataFrame) -> dict[str, Any]:
@@ -179,17 +163,15 @@ def bench_r(expression: pd.DataFrame, design: Any) -> dict[str, Any] | None:
         base = Path(folder)
         expression.to_numpy(dtype=np.float64).T.tofile(base / "y.bin")  # column-major for R
         design.as_frame().to_csv(base / "design.tsv", sep="\t")
-        (base / "script.R").write_text(R_SCRIPT)
         log("R: limma plots (plotMDS on the whole matrix may take minutes) ...")
         try:
-            subprocess.run(["Rscript", str(base / "script.R"), folder,
-                            str(expression.shape[0]), str(expression.shape[1])],
-                           check=True, timeout=R_MDS_BUDGET_S, capture_output=True, text=True)
+            run_rscript(R_SCRIPT, base, expression.shape[0], expression.shape[1],
+                        timeout=R_MDS_BUDGET_S)
         except subprocess.TimeoutExpired:
             log(f"R did not finish within {R_MDS_BUDGET_S} s; no R figures")
             return None
-        except subprocess.CalledProcessError as error:
-            log(f"R failed: {error.stderr[-2000:]}")
+        except RuntimeError as error:
+            log(str(error))
             return None
         timings = dict(line.split("\t") for line in
                        (base / "timings.tsv").read_text().splitlines())
@@ -219,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"workload: {workload}")
     ours = bench_manylm(expression, samples, args.repeats)
     r_result = None
-    has_r, why = r_available()
+    has_r, why = r_packages_available("limma")
     if args.skip_r:
         log("R skipped (--skip-r)")
     elif not has_r:
@@ -264,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "" if args.features == 450_000 else f"-{args.features}"
     path = Path(args.output) if args.output else \
         RESULTS_DIR / f"report-{dt.date.today().isoformat()}{suffix}.json"
-    path.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    write_json(path, summary)
     print(f"results: {path}")
     return 0
 

@@ -31,9 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,18 +43,20 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_core import (  # noqa: E402 - shared helpers of the core benchmark
+from bench_common import (  # noqa: E402 - a sibling script, not a package
     CPU,
-    _finite,
-    _json_default,
+    RESULTS_DIR,
     fmt_ratio,
     fmt_s,
     log,
+    r_packages_available,
+    r_tags,
     run_metadata,
+    run_rscript,
     wait_for_quiet,
+    write_json,
 )
 
-RESULTS_DIR = HERE / "results"
 SEED = 20261121
 N_SV = 5
 TARGET_SECONDS = 60.0
@@ -115,17 +114,6 @@ def bench_manylm(y: np.ndarray, samples: pd.DataFrame, repeats: int) -> dict[str
     return {"seconds": min(runs), "runs": runs, "sv": result.surrogates.to_numpy()}
 
 
-def r_sva_available() -> tuple[bool, str]:
-    if shutil.which("Rscript") is None:
-        return False, "Rscript not found"
-    out = subprocess.run(["Rscript", "-e", "suppressPackageStartupMessages(library(sva)); "
-                          "cat(as.character(packageVersion('sva')))"],
-                         capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        return False, "sva does not load"
-    return True, out.stdout.strip()
-
-
 def bench_r(y: np.ndarray, samples: pd.DataFrame) -> dict[str, Any]:
     import manylm
 
@@ -135,15 +123,8 @@ def bench_r(y: np.ndarray, samples: pd.DataFrame) -> dict[str, Any]:
         for name, formula in (("mod", "~ group"), ("mod0", "~ 1")):
             manylm.design_matrix(formula, samples).as_frame().to_csv(
                 d / f"{name}.tsv", sep="\t", index=False, float_format="%.17g")
-        (d / "bench.R").write_text(R_SCRIPT)
-        t0 = time.perf_counter()
-        proc = subprocess.run(["Rscript", str(d / "bench.R"), str(d), str(y.shape[0]),
-                               str(y.shape[1]), str(N_SV)], capture_output=True, text=True,
-                              check=False)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"R failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        info = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+        stdout, wall = run_rscript(R_SCRIPT, d, y.shape[0], y.shape[1], N_SV)
+        info = {key: values[-1] for key, values in r_tags(stdout).items()}
         sv = np.loadtxt(d / "sv.txt").reshape(y.shape[1], -1)
     return {"seconds": float(info["TIME"]), "sva": info.get("SVA"), "wall_incl_io_s": wall,
             "sv": sv}
@@ -179,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     row.update(manylm_s=ours["seconds"], manylm_runs=ours["runs"])
     log(f"manylm {ours['seconds']:.2f} s (runs {', '.join(f'{r:.2f}' for r in ours['runs'])})")
 
-    run_r, reason = (False, "--skip-r") if args.skip_r else r_sva_available()
+    run_r, reason = (False, "--skip-r") if args.skip_r else r_packages_available("sva")
     if not run_r:
         log(f"R sva: skipped ({reason})")
     else:
@@ -237,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or RESULTS_DIR / f"sva-{dt.date.today().isoformat()}.json"
     payload = {"benchmark": "sva", "date": dt.datetime.now().isoformat(timespec="seconds"),
                **run_metadata(), "rows": [{k: v for k, v in row.items()}], "targets": marks}
-    output.write_text(json.dumps(_finite(payload), indent=2, default=_json_default) + "\n")
+    write_json(output, payload)
     log(f"results written to {output}")
     return 0
 

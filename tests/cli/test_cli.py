@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import assert_user_error, manylm
 
 from reference_data import read_reference
 
@@ -21,22 +20,6 @@ EXPRESSION = REFERENCE / "inputs" / "bladder_expr.tsv.gz"
 SAMPLES = REFERENCE / "inputs" / "bladder_samples.tsv"
 T_COLUMNS = ["feature", "estimate", "ci_low", "ci_high", "mean", "t", "p_value", "adj_p_value",
              "lods"]
-
-
-def manylm(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    command = [shutil.which("manylm")] if shutil.which("manylm") else [sys.executable, "-m",
-                                                                       "manylm"]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
-
-
-def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith("manylm: error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 @pytest.fixture(scope="module")
@@ -246,9 +229,29 @@ PASILLA = REFERENCE / "inputs" / "pasilla_counts.tsv.gz"
 PASILLA_SAMPLES = REFERENCE / "inputs" / "pasilla_samples.tsv"
 
 
-def test_counts_filter_voom_matches_the_api(tmp_path: Path) -> None:
+def pasilla_through_the_api(weigh: Callable[..., Any]) -> tuple[pd.DataFrame, Any]:
+    """What ``fit --counts --filter`` with ``weigh`` (voom or voom_with_quality_weights) should
+    give on pasilla: the unsorted top table of condition[treated], and ``weigh``'s result.
+
+    The command's steps, one API call each: filterByExpr, TMM-scaled library sizes, ``weigh``,
+    lm_fit, ebayes.
+    """
     import manylm as api
-    from manylm.counts import filter_by_expr, norm_factors, voom
+    from manylm.counts import filter_by_expr, norm_factors
+
+    counts = pd.read_csv(PASILLA, sep="\t", index_col=0)
+    samples = pd.read_csv(PASILLA_SAMPLES, sep="\t", index_col=0)
+    design = api.design_matrix("~ condition + type", samples,
+                               reference={"condition": "untreated"})
+    kept = counts.loc[filter_by_expr(counts.to_numpy(), design=design.matrix)]
+    sizes = kept.to_numpy().sum(axis=0) * norm_factors(kept.to_numpy())
+    weighted = weigh(kept, design, lib_size=sizes)
+    fit = api.lm_fit(weighted.expression, design, weights=weighted.weights)
+    return api.ebayes(fit).top_table("condition[treated]", sort_by="none"), weighted
+
+
+def test_counts_filter_voom_matches_the_api(tmp_path: Path) -> None:
+    from manylm.counts import voom
 
     out = tmp_path / "voom.tsv"
     result = manylm("fit", PASILLA, "--samples", PASILLA_SAMPLES, "--design",
@@ -261,16 +264,7 @@ def test_counts_filter_voom_matches_the_api(tmp_path: Path) -> None:
     record = json.loads(Path(f"{out}.run.json").read_text())
     assert record["transform"]["features_dropped_by_filter"] == 14599 - 8066
     assert record["transform"]["normalization"] == "TMM"
-
-    counts = pd.read_csv(PASILLA, sep="\t", index_col=0)
-    samples = pd.read_csv(PASILLA_SAMPLES, sep="\t", index_col=0)
-    design = api.design_matrix("~ condition + type", samples,
-                                  reference={"condition": "untreated"})
-    kept = counts.loc[filter_by_expr(counts.to_numpy(), design=design.matrix)]
-    sizes = kept.to_numpy().sum(axis=0) * norm_factors(kept.to_numpy())
-    weighted = voom(kept, design, lib_size=sizes)
-    fit = api.lm_fit(weighted.expression, design, weights=weighted.weights)
-    expected = api.ebayes(fit).top_table("condition[treated]", sort_by="none")
+    expected, _ = pasilla_through_the_api(voom)
     assert list(table.index) == list(expected.index)
     np.testing.assert_allclose(table["t"], expected["t"], rtol=1e-10)
 
@@ -337,8 +331,7 @@ def test_array_weights_option(tmp_path: Path) -> None:
 def test_quality_weights_match_the_api(tmp_path: Path) -> None:
     """--voom --quality-weights runs voom_with_quality_weights (checked against limma's
     voomWithQualityWeights in tests/test_counts_parity.py) on the filtered counts."""
-    import manylm as api
-    from manylm.counts import filter_by_expr, norm_factors, voom_with_quality_weights
+    from manylm.counts import voom_with_quality_weights
 
     out = tmp_path / "vqw.tsv"
     result = manylm("fit", PASILLA, "--samples", PASILLA_SAMPLES, "--design",
@@ -347,15 +340,7 @@ def test_quality_weights_match_the_api(tmp_path: Path) -> None:
                     "--sort", "none", "--out", out, "--quiet")
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out, sep="\t", index_col=0)
-    counts = pd.read_csv(PASILLA, sep="\t", index_col=0)
-    samples = pd.read_csv(PASILLA_SAMPLES, sep="\t", index_col=0)
-    design = api.design_matrix("~ condition + type", samples,
-                               reference={"condition": "untreated"})
-    kept = counts.loc[filter_by_expr(counts.to_numpy(), design=design.matrix)]
-    sizes = kept.to_numpy().sum(axis=0) * norm_factors(kept.to_numpy())
-    weighted = voom_with_quality_weights(kept, design, lib_size=sizes)
-    fit = api.lm_fit(weighted.expression, design, weights=weighted.weights)
-    expected = api.ebayes(fit).top_table("condition[treated]", sort_by="none")
+    expected, weighted = pasilla_through_the_api(voom_with_quality_weights)
     assert list(table.index) == list(expected.index)
     np.testing.assert_allclose(table["t"], expected["t"], rtol=1e-10)
     record = json.loads(Path(f"{out}.run.json").read_text())

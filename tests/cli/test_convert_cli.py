@@ -3,47 +3,18 @@
 from __future__ import annotations
 
 import errno
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import assert_user_error, in_process, manylm
 
 from manylm.io import read_matrix
 from manylm.io.block_sources import open_feature_blocks
 
 REFERENCE = Path(__file__).parent.parent / "reference"
 EXPRESSION = REFERENCE / "inputs" / "bladder_expr.tsv.gz"
-
-
-def manylm(*args: object) -> subprocess.CompletedProcess[str]:
-    command = [shutil.which("manylm")] if shutil.which("manylm") else [sys.executable, "-m",
-                                                                       "manylm"]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
-
-
-def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("manylm: error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
-def in_process(capsys: pytest.CaptureFixture[str], *args: object
-               ) -> subprocess.CompletedProcess[str]:
-    """The same command through ``manylm.cli.main.main`` (starting Python costs seconds)."""
-    from manylm.cli.main import main
-
-    code = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".zarr"])
@@ -69,18 +40,19 @@ def test_bad_cell_is_one_line_naming_the_row_and_nothing_is_written(tmp_path: Pa
     (tmp_path / "m.csv").write_text("id,a,b\ng1,1,2\ng2,3,oops\n")
     result = in_process(capsys, "convert", tmp_path / "m.csv", tmp_path / "m.parquet", "--quiet")
     assert_user_error(result, "m.csv: data row 2, feature 'g2', sample 'b': 'oops' is not a "
-                              "number")
+                              "number", only_line=True)
     assert [p.name for p in tmp_path.iterdir()] == ["m.csv"]
 
 
 def test_bad_options_and_names(tmp_path: Path, capsys) -> None:
     (tmp_path / "m.tsv").write_text("id\ta\ng1\t1\n")
     assert_user_error(in_process(capsys, "convert", tmp_path / "m.tsv", tmp_path / "m.feather"),
-                      "name it .parquet or .zarr")
+                      "name it .parquet or .zarr", only_line=True)
     assert_user_error(in_process(capsys, "convert", tmp_path / "m.tsv", tmp_path / "m.parquet",
-                                 "--row-group-rows", 0), "--row-group-rows must be a positive")
+                                 "--row-group-rows", 0), "--row-group-rows must be a positive",
+                      only_line=True)
     assert_user_error(in_process(capsys, "convert", tmp_path / "none.tsv",
-                                 tmp_path / "m.parquet"), "not found")
+                                 tmp_path / "m.parquet"), "not found", only_line=True)
     assert [p.name for p in tmp_path.iterdir()] == ["m.tsv"]
 
 

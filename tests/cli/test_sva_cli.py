@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import assert_user_error, manylm
 
 from manylm.confounders.sva import sva
 from manylm.io import read_matrix, read_sample_sheet
@@ -21,22 +18,6 @@ EXPRESSION = REFERENCE / "inputs" / "bladder_expr.tsv.gz"
 SAMPLES = REFERENCE / "inputs" / "bladder_samples.tsv"
 COUNTS = REFERENCE / "inputs" / "pasilla_counts.tsv.gz"
 COUNT_SAMPLES = REFERENCE / "inputs" / "pasilla_samples.tsv"
-
-
-def manylm(*args: object) -> subprocess.CompletedProcess[str]:
-    command = [shutil.which("manylm")] if shutil.which("manylm") else [sys.executable, "-m",
-                                                                       "manylm"]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
-
-
-def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith("manylm: error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def test_sva_writes_the_surrogates_and_a_run_record(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from manylm.errors import InputError
-from manylm.report.canvas import axes_for
+from manylm.report.canvas import axes_for, finish_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -125,9 +125,7 @@ def plot_estimate_distribution(data: EstimateDistribution, *, ax: Axes | None = 
         axes.stairs(data.counts[name].to_numpy(), data.edges, linewidth=1.4,
                     label=f"{name} (median {median:.3g})")
     axes.axvline(0, color="black", linewidth=0.8, linestyle=":")
-    axes.set_xlabel("estimate")
-    axes.set_ylabel("features")
-    axes.set_title(title, loc="left")
+    finish_axes(axes, xlabel="estimate", ylabel="features", title=title, legend=None)
     legend = axes.legend(loc="upper right", frameon=False, fontsize="small")
     for text in legend.get_texts():
         text.set_parse_math(False)

@@ -13,18 +13,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from manylm.report.canvas import COLORS, axes_for
+from manylm.report.canvas import COLORS, axes_for, finish_axes, plot_points
 from manylm.report.coefficient_stats import (
     CoefficientStatistics,
     as_coefficient_statistics,
     check_significance,
 )
-from manylm.report.thinning import (
-    DEFAULT_MAX_POINTS,
-    describe_thinning,
-    extreme_rows,
-    thin_points,
-)
+from manylm.report.thinning import DEFAULT_MAX_POINTS, describe_thinning, drawn_rows, extreme_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -101,8 +96,8 @@ def _mean_difference(statistics: CoefficientStatistics, significance: float, max
     status[significant & (statistics.estimate < 0)] = -1
     extremes = extreme_rows(np.where(present, statistics.estimate, np.nan))
     extremes |= extreme_rows(np.where(present, statistics.mean, np.nan), count=50)
-    rows = thin_points(significant | (present & extremes), max_points=max_points, seed=seed)
-    rows = rows[present[rows]]
+    rows = drawn_rows(significant | (present & extremes), present, max_points=max_points,
+                      seed=seed)
     return MeanDifference(
         coefficient=statistics.name, mean=statistics.mean[rows],
         estimate=statistics.estimate[rows], status=status[rows], rows=rows,
@@ -132,13 +127,9 @@ def plot_mean_difference(data: MeanDifference, *, ax: Axes | None = None,
               (-1, COLORS["down"], f"down ({data.n_down:,})", 2.0, 1.0))
     for value, colour, name, size, alpha in groups:
         mask = data.status == value
-        axes.plot(data.mean[mask], data.estimate[mask], linestyle="none", marker="o",
-                  markersize=size, alpha=alpha, color=colour, rasterized=True, label=name)
+        plot_points(axes, data.mean[mask], data.estimate[mask], label=name, color=colour,
+                    size=size, alpha=alpha)
     axes.axhline(0, color=COLORS["line"], linewidth=0.8)
-    axes.set_xlabel("mean expression")
-    axes.set_ylabel(f"estimate ({data.coefficient})")
-    axes.yaxis.label.set_parse_math(False)
-    axes.set_title(title or f"MD: {data.coefficient}", loc="left")
-    axes.title.set_parse_math(False)
-    axes.legend(loc="upper right", frameon=False, fontsize="small", markerscale=3)
+    finish_axes(axes, xlabel="mean expression", ylabel=f"estimate ({data.coefficient})",
+                title=title or f"MD: {data.coefficient}", literal=True)
     return figure

@@ -17,12 +17,13 @@ from scipy import stats
 
 from manylm.errors import InputError
 from manylm.inference.adjust import p_adjust
-from manylm.report.canvas import COLORS, axes_for
+from manylm.report.canvas import COLORS, axes_for, finish_axes, plot_points
 from manylm.report.thinning import (
     DEFAULT_MAX_POINTS,
     describe_thinning,
+    drawn_rows,
     extreme_rows,
-    thin_points,
+    thin_curve,
 )
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["SATrend", "plot_sa_trend", "sa_trend", "variance_outlier_fdr"]
-
-_LINE_POINTS = 2_000  # the prior curve is smooth: this many points draw it exactly enough
 
 
 @dataclass(frozen=True)
@@ -135,8 +134,7 @@ def _sa_trend(mean: NDArray[np.float64], residual_variance: NDArray[np.float64],
         outlier = variance_outlier_fdr(residual_variance, df_residual, s2_prior, df_prior) <= 0.5
     extremes = extreme_rows(np.where(present, sqrt_sigma, np.nan), count=100)
     extremes |= extreme_rows(np.where(present, mean, np.nan), count=50)
-    rows = thin_points(present & (outlier | extremes), max_points=max_points, seed=seed)
-    rows = rows[present[rows]]
+    rows = drawn_rows(present & (outlier | extremes), present, max_points=max_points, seed=seed)
     line_mean = line_value = None
     if s2_prior is not None:
         line_mean, line_value = _prior_line(mean, s2_prior)
@@ -154,9 +152,7 @@ def _prior_line(mean: NDArray[np.float64], s2_prior: NDArray[np.float64]
         level = float(np.sqrt(np.sqrt(s2_prior.reshape(-1)[0])))
         return np.array([low, high]), np.array([level, level])
     usable = np.flatnonzero(np.isfinite(mean) & np.isfinite(s2_prior))
-    order = usable[np.argsort(mean[usable], kind="stable")]
-    if order.size > _LINE_POINTS:
-        order = order[np.linspace(0, order.size - 1, _LINE_POINTS).astype(np.intp)]
+    order = thin_curve(usable[np.argsort(mean[usable], kind="stable")])
     return mean[order], np.sqrt(np.sqrt(s2_prior[order]))
 
 
@@ -176,18 +172,13 @@ def plot_sa_trend(data: SATrend, *, ax: Axes | None = None,
     """
     figure, axes = axes_for(ax)
     normal = ~data.outlier
-    axes.plot(data.mean[normal], data.sqrt_sigma[normal], linestyle="none", marker="o",
-              markersize=1.5, alpha=0.5, color=COLORS["other"], rasterized=True,
-              label="features")
+    plot_points(axes, data.mean[normal], data.sqrt_sigma[normal], label="features")
     if data.robust:
-        axes.plot(data.mean[data.outlier], data.sqrt_sigma[data.outlier], linestyle="none",
-                  marker="o", markersize=2.5, color=COLORS["up"], rasterized=True,
-                  label=f"variance outliers ({data.n_outliers:,})")
+        plot_points(axes, data.mean[data.outlier], data.sqrt_sigma[data.outlier],
+                    label=f"variance outliers ({data.n_outliers:,})", color=COLORS["up"],
+                    size=2.5, alpha=None)
     if data.line_mean is not None and data.line_sqrt_sigma is not None:
         axes.plot(data.line_mean, data.line_sqrt_sigma, color=COLORS["line"], linewidth=1.8,
                   label="prior sqrt(s0)")
-    axes.set_xlabel("mean expression")
-    axes.set_ylabel("sqrt(residual sd)")
-    axes.set_title(title, loc="left")
-    axes.legend(loc="upper right", frameon=False, fontsize="small", markerscale=3)
+    finish_axes(axes, xlabel="mean expression", ylabel="sqrt(residual sd)", title=title)
     return figure

@@ -13,11 +13,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from manylm.errors import InputError
 
-__all__ = ["DEFAULT_MAX_POINTS", "describe_thinning", "extreme_rows", "thin_points",
-           "thin_ranks"]
+__all__ = ["CURVE_POINTS", "DEFAULT_MAX_POINTS", "describe_thinning", "drawn_rows",
+           "extreme_rows", "thin_curve", "thin_points", "thin_ranks"]
 
 #: Points drawn besides the ones that are always kept.
 DEFAULT_MAX_POINTS = 20_000
+
+#: Points a smooth curve (a prior or lowess trend) is drawn with: more look the same.
+CURVE_POINTS = 2_000
 
 
 def thin_points(keep: ArrayLike, *, max_points: int = DEFAULT_MAX_POINTS,
@@ -44,6 +47,17 @@ def thin_points(keep: ArrayLike, *, max_points: int = DEFAULT_MAX_POINTS,
     if max_points < 0:
         raise InputError(f"The 'max_points' parameter must be >= 0. Got {max_points}.")
     return _thin(mask, max_points, seed)
+
+
+def drawn_rows(keep: NDArray[np.bool_], present: NDArray[np.bool_], *, max_points: int,
+               seed: int) -> NDArray[np.intp]:
+    """:func:`thin_points` of ``keep``, less the rows not ``present`` (a value is missing).
+
+    The random sample is drawn among all rows and then cut, so it may hold fewer than
+    ``max_points`` rows; this keeps the points drawn for a given seed as they were.
+    """
+    rows = thin_points(keep, max_points=max_points, seed=seed)
+    return rows[present[rows]]
 
 
 def _thin(keep: NDArray[np.bool_], max_points: int, seed: int) -> NDArray[np.intp]:
@@ -107,6 +121,25 @@ def thin_ranks(n_points: int, *, keep_first: int = 2_000,
     head = np.arange(keep_first, dtype=np.intp)
     tail = np.geomspace(keep_first + 1, n_points, num=max_points).astype(np.intp) - 1
     return np.unique(np.concatenate([head, tail, [n_points - 1]]))
+
+
+def thin_curve(order: NDArray[np.intp], *,
+               max_points: int = CURVE_POINTS) -> NDArray[np.intp]:
+    """At most ``max_points`` evenly spaced entries of ``order``, the first and last included.
+
+    Parameters
+    ----------
+    order : array of int
+        Positions of a curve's points, sorted by x.
+    max_points : int
+
+    Returns
+    -------
+    array of int
+    """
+    if order.size > max_points:
+        order = order[np.linspace(0, order.size - 1, max_points).astype(np.intp)]
+    return order
 
 
 def describe_thinning(n_drawn: int, n_total: int, kept: str = "") -> str:

@@ -8,18 +8,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from manylm.report.canvas import COLORS, axes_for
+from manylm.report.canvas import COLORS, axes_for, finish_axes, plot_points
 from manylm.report.coefficient_stats import (
     CoefficientStatistics,
     as_coefficient_statistics,
     check_significance,
 )
-from manylm.report.thinning import (
-    DEFAULT_MAX_POINTS,
-    describe_thinning,
-    extreme_rows,
-    thin_points,
-)
+from manylm.report.thinning import DEFAULT_MAX_POINTS, describe_thinning, drawn_rows, extreme_rows
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -100,8 +95,7 @@ def _volcano(statistics: CoefficientStatistics, significance: float, max_points:
     significant_all = present & (statistics.adj_p_value <= significance)
     keep = significant_all | (present & extreme_rows(np.where(present, statistics.estimate,
                                                                      np.nan)))
-    rows = thin_points(keep, max_points=max_points, seed=seed)
-    rows = rows[present[rows]]
+    rows = drawn_rows(keep, present, max_points=max_points, seed=seed)
     labels: list[tuple[str, float, float]] = []
     if label_top > 0:
         candidates = np.flatnonzero(present)
@@ -133,22 +127,16 @@ def plot_volcano(data: Volcano, *, ax: Axes | None = None, title: str | None = N
     figure, axes = axes_for(ax)
     y = np.minimum(data.minus_log10_p, 350.0)  # p = 0 would be infinitely high
     other = ~data.significant
-    axes.plot(data.estimate[other], y[other], linestyle="none", marker="o", markersize=1.5,
-              alpha=0.5, color=COLORS["other"], rasterized=True, label="not significant")
+    plot_points(axes, data.estimate[other], y[other], label="not significant")
     up = data.significant & (data.estimate > 0)
     down = data.significant & (data.estimate <= 0)
     for mask, colour, name in ((up, COLORS["up"], "up"), (down, COLORS["down"], "down")):
-        axes.plot(data.estimate[mask], y[mask], linestyle="none", marker="o", markersize=2,
-                  color=colour, rasterized=True,
-                  label=f"{name}, adj. p <= {data.significance:g} ({int(mask.sum()):,})")
+        plot_points(axes, data.estimate[mask], y[mask], color=colour, size=2, alpha=None,
+                    label=f"{name}, adj. p <= {data.significance:g} ({int(mask.sum()):,})")
     for name, x, height in data.labels:
         axes.annotate(name, (x, min(height, 350.0)), fontsize=6, xytext=(2, 2),
                       textcoords="offset points", parse_math=False)
     axes.axvline(0, color=COLORS["band"], linewidth=0.8)
-    axes.set_xlabel(f"estimate ({data.coefficient})")
-    axes.set_ylabel("-log10(p-value)")
-    axes.set_title(title or f"Volcano: {data.coefficient}", loc="left")
-    axes.title.set_parse_math(False)
-    axes.xaxis.label.set_parse_math(False)
-    axes.legend(loc="upper left", frameon=False, fontsize="small", markerscale=3)
+    finish_axes(axes, xlabel=f"estimate ({data.coefficient})", ylabel="-log10(p-value)",
+                title=title or f"Volcano: {data.coefficient}", legend="upper left", literal=True)
     return figure

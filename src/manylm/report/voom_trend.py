@@ -14,12 +14,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manylm.errors import InputError
-from manylm.report.canvas import COLORS, axes_for
+from manylm.report.canvas import COLORS, axes_for, finish_axes, plot_points
 from manylm.report.thinning import (
     DEFAULT_MAX_POINTS,
     describe_thinning,
+    drawn_rows,
     extreme_rows,
-    thin_points,
+    thin_curve,
 )
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["VoomTrend", "plot_voom_trend", "voom_trend"]
-
-_LINE_POINTS = 2_000
 
 
 @dataclass(frozen=True)
@@ -90,12 +89,9 @@ def voom_trend(voom_result: Any, *, max_points: int = DEFAULT_MAX_POINTS,
                          f"{y.shape}, line {line_x.shape} against {line_y.shape}.")
     present = np.isfinite(x) & np.isfinite(y)
     extremes = extreme_rows(np.where(present, y, np.nan), count=100)
-    rows = thin_points(present & extremes, max_points=max_points, seed=seed)
-    rows = rows[present[rows]]
+    rows = drawn_rows(present & extremes, present, max_points=max_points, seed=seed)
     # The lowess curve has a point per gene; a smooth curve needs far fewer to be drawn.
-    order = np.argsort(line_x, kind="stable")
-    if order.size > _LINE_POINTS:
-        order = order[np.linspace(0, order.size - 1, _LINE_POINTS).astype(np.intp)]
+    order = thin_curve(np.argsort(line_x, kind="stable"))
     return VoomTrend(mean_log_count=x[rows], sqrt_sd=y[rows], line_x=line_x[order],
                      line_y=line_y[order], rows=rows, n=int(present.sum()),
                      n_drawn=int(rows.size))
@@ -116,12 +112,9 @@ def plot_voom_trend(data: VoomTrend, *, ax: Axes | None = None,
     matplotlib.figure.Figure
     """
     figure, axes = axes_for(ax)
-    axes.plot(data.mean_log_count, data.sqrt_sd, linestyle="none", marker="o", markersize=1.5,
-              alpha=0.5, color=COLORS["other"], rasterized=True, label="genes")
+    plot_points(axes, data.mean_log_count, data.sqrt_sd, label="genes")
     axes.plot(data.line_x, data.line_y, color=COLORS["up"], linewidth=1.8,
               label="lowess trend")
-    axes.set_xlabel("log2(count size + 0.5)")
-    axes.set_ylabel("sqrt(standard deviation)")
-    axes.set_title(title, loc="left")
-    axes.legend(loc="upper right", frameon=False, fontsize="small", markerscale=3)
+    finish_axes(axes, xlabel="log2(count size + 0.5)", ylabel="sqrt(standard deviation)",
+                title=title)
     return figure
