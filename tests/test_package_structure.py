@@ -12,7 +12,7 @@ import manylm
 
 SUBPACKAGES = ["manylm.design", "manylm.fit", "manylm.moderate", "manylm.inference",
                "manylm.engine", "manylm.io", "manylm.cli", "manylm.counts",
-               "manylm.confounders", "manylm.report"]
+               "manylm.confounders", "manylm.report", "manylm.qtl"]
 
 
 @pytest.mark.parametrize("name", ["manylm", *SUBPACKAGES])

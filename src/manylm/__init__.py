@@ -35,6 +35,7 @@ from manylm.moderate import (
     squeeze_var,
     treat,
 )
+from manylm.qtl import ScanResult, scan
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,7 @@ __all__ = [
     "ManylmWarning",
     "ModeratedFit",
     "QValues",
+    "ScanResult",
     "__version__",
     "contrast_matrix",
     "contrasts_fit",
@@ -67,6 +69,7 @@ __all__ = [
     "pi0_estimate",
     "prop_true_null",
     "qvalue",
+    "scan",
     "squeeze_var",
     "top_table",
     "treat",

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         example_command,
         fit_command,
         report_command,
+        scan_command,
         sva_command,
     )
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     example_command.add_parser(verbs)
     sva_command.add_parser(verbs)
     combat_command.add_parser(verbs)
+    scan_command.add_parser(verbs)
     report_command.add_parser(verbs)
     convert_command.add_parser(verbs)
     return parser
