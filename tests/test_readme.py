@@ -21,6 +21,9 @@ def test_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
                            ("pasilla_counts.tsv.gz", "counts.tsv.gz"),
                            ("pasilla_samples.tsv", "counts_samples.tsv")]:
         shutil.copy(INPUTS / source, tmp_path / target)
+    for name in ("genotypes", "phenotypes"):
+        shutil.copy(INPUTS.parent / "qtl" / f"{name}.tsv",
+                    tmp_path / ("dosages.tsv" if name == "genotypes" else f"{name}.tsv"))
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     exec(compile(code.group(1), "README.md", "exec"), namespace)  # runs our own README
