@@ -395,3 +395,30 @@ def test_surrogates_match_sva_and_limma(tmp_path: Path) -> None:
     assert record["design"]["coefficients"][-2:] == ["sv1", "sv2"]
     assert_user_error(manylm("fit", expression, "--samples", samples, "--design", "~ cancer",
                              "--surrogates", "many"), "--surrogates", "auto")
+
+
+def test_memory_option_streams_the_same_table(tmp_path: Path) -> None:
+    """manylm fit --memory streams a Parquet matrix too large for the budget: the same table."""
+    rng = np.random.default_rng(7)
+    samples = pd.DataFrame({"group": np.repeat(["A", "B"], 10)},
+                           index=pd.Index([f"s{i}" for i in range(20)], name="sample"))
+    values = rng.normal(size=(400_000, 20))
+    values[:50, 10:] += 2.0
+    matrix = pd.DataFrame(values, index=pd.Index([f"f{i}" for i in range(400_000)],
+                                                 name="feature"), columns=samples.index)
+    parquet = tmp_path / "expr.parquet"
+    matrix.to_parquet(parquet)
+    samples.to_csv(tmp_path / "samples.tsv", sep="\t")
+    common = ["--samples", tmp_path / "samples.tsv", "--design", "~ group", "--quiet"]
+    streamed = manylm("fit", parquet, *common, "--memory", "160M", "--out", tmp_path / "s.tsv")
+    assert streamed.returncode == 0, streamed.stderr
+    record = json.loads((tmp_path / "s.tsv.run.json").read_text())
+    assert "engine" in record, "the run was not streamed"
+    import manylm as api
+
+    expected = api.ebayes(api.lm_fit(matrix, "~ group", samples=samples)).top_table("group")
+    table = pd.read_csv(tmp_path / "s.tsv", sep="\t", index_col=0)
+    assert list(table.index[:50]) == list(expected.index[:50])
+    np.testing.assert_allclose(table["t"], expected.loc[table.index, "t"], rtol=1e-9)
+    refused = manylm("fit", parquet, *common, "--memory", "160M", "--qvalue")
+    assert refused.returncode == 2 and "--qvalue" in refused.stderr

@@ -110,6 +110,13 @@ def add_parser(verbs: Any) -> None:
                         "voomWithQualityWeights)")
     counts.add_argument("--methylation", choices=("beta",), default=None,
                         help="EXPRESSION holds methylation beta values: analyse M-values")
+    scale = parser.add_argument_group("large matrices")
+    scale.add_argument("--memory", metavar="SIZE", default=None,
+                       help="memory budget, e.g. 300M or 2G: stream the matrix from disk in blocks "
+                       "within it (default: in memory when it fits in half the free memory)")
+    scale.add_argument("--dask", metavar="local|ADDRESS", default=None,
+                       help="run on Dask: 'local' starts a cluster on this machine, an address "
+                       "(tcp://host:8786) joins a running scheduler")
     parser.add_argument("--sort", default="p", choices=SORT_CHOICES, help="row order (default p)")
     parser.add_argument("--out", metavar="FILE", default=None,
                         help="output table (.tsv, .csv, .parquet; default: stdout)")
@@ -169,8 +176,10 @@ def run(args: argparse.Namespace) -> int:
         sort=args.sort, out=args.out, report=args.report,
         quiet=args.quiet,
     )
-    run_fit(request)
-    return 0
+    from manylm.cli.streaming_fit import parse_memory, run_streaming_fit
+
+    memory = None if args.memory is None else parse_memory(args.memory)
+    return run_streaming_fit(request, memory=memory, dask=args.dask)
 
 
 @dataclass

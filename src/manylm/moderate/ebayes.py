@@ -16,7 +16,7 @@ from manylm.fit.result import LinearModelFit
 from manylm.moderate.moderated_fit import ModeratedFit
 from manylm.moderate.squeeze import SqueezedVariances, squeeze_var
 
-__all__ = ["ebayes", "ordinary_statistics", "treat"]
+__all__ = ["check_residuals", "ebayes", "moderate_variances", "ordinary_statistics", "treat"]
 
 
 def _check_fit(fit: LinearModelFit) -> None:
@@ -24,13 +24,26 @@ def _check_fit(fit: LinearModelFit) -> None:
         raise InputError(f"Expected a LinearModelFit from lm_fit; got {type(fit).__name__}.")
     if fit.n_features == 0:
         raise InputError("The fit has no features.")
-    if np.nanmax(fit.df_residual, initial=0) == 0:
+    check_residuals(fit.df_residual, fit.residual_variance)
+
+
+def check_residuals(df_residual: NDArray[np.floating],
+                    residual_variance: NDArray[np.floating]) -> None:
+    """Refuse residuals that cannot give a t statistic (no df, or no finite variance).
+
+    Parameters
+    ----------
+    df_residual, residual_variance : arrays of shape (n_features,)
+        Of every feature: the check is global, so an engine that fits features in chunks calls
+        it once, on all of them.
+    """
+    if np.nanmax(df_residual, initial=0) == 0:
         raise InputError(
             "No residual degrees of freedom: the design has as many coefficients as there are "
             "samples, so variances (and hence t statistics) cannot be estimated. Use fewer "
             "coefficients or more samples."
         )
-    if not np.any(np.isfinite(fit.residual_variance)):
+    if not np.any(np.isfinite(residual_variance)):
         raise InputError("No feature has a finite residual variance.")
 
 
@@ -46,12 +59,46 @@ def _squeeze(fit: LinearModelFit, trend: bool | NDArray[np.floating], robust: bo
                 f"A numeric trend must have one value per feature ({fit.n_features}); got "
                 f"{covariate.shape}."
             )
+    return moderate_variances(fit.residual_variance, fit.df_residual, covariate=covariate,
+                              robust=robust, winsor_tail_p=winsor_tail_p)
+
+
+def moderate_variances(
+    residual_variance: NDArray[np.floating],
+    df_residual: NDArray[np.floating],
+    *,
+    covariate: NDArray[np.floating] | None = None,
+    robust: bool = False,
+    winsor_tail_p: tuple[float, float] = (0.05, 0.1),
+) -> tuple[SqueezedVariances, NDArray[np.floating]]:
+    """The reduce step of eBayes: the prior from every feature, and each feature's total df.
+
+    limma's ``.ebayes`` up to the moderated t: ``squeezeVar`` over all features, then
+    ``df.total = min(df.residual + df.prior, sum(df.residual))``. Everything after it is
+    per-feature arithmetic given this result, so a chunked engine calls this once on the
+    residual variances of all features and moderates each chunk with slices of the result.
+
+    Parameters
+    ----------
+    residual_variance, df_residual : arrays of shape (n_features,)
+    covariate : array of shape (n_features,), optional
+        The trend covariate (limma's ``trend=TRUE``: the mean expression).
+    robust : bool
+    winsor_tail_p : (float, float)
+
+    Returns
+    -------
+    squeezed : SqueezedVariances
+        Prior df and variance (scalars, or one per feature with robust / trend) and the
+        posterior variances, shape (n_features,).
+    df_total : array of shape (n_features,)
+    """
     squeezed = squeeze_var(
-        fit.residual_variance, fit.df_residual, covariate=covariate, robust=robust,
+        residual_variance, df_residual, covariate=covariate, robust=robust,
         winsor_tail_p=winsor_tail_p,
     )
-    df_total = fit.df_residual + squeezed.df_prior
-    df_pooled = float(np.nansum(fit.df_residual))
+    df_total = df_residual + squeezed.df_prior
+    df_pooled = float(np.nansum(df_residual))
     return squeezed, np.minimum(df_total, df_pooled)
 
 
@@ -122,5 +169,3 @@ def ordinary_statistics(fit: LinearModelFit) -> ModeratedFit:
         s2_prior=np.nan,
         df_prior=0.0, treat_lfc=None, moderated=False,
     )
-
-

@@ -136,6 +136,17 @@ class ModeratedFit:
                           self.proportion, limits)
         return 1 / s2_prior_median if np.isnan(value) else value
 
+    def with_coefficient_priors(self, var_prior: dict[int, float]) -> ModeratedFit:
+        """Use the given B-statistic priors (by coefficient position) instead of estimating them.
+
+        The prior of a non-zero coefficient comes from the largest t of all features; an engine
+        that moderates a chunk of features at a time estimates it once over every chunk and
+        hands it to each chunk here. Returns ``self``.
+        """
+        for j, value in var_prior.items():
+            self._cache["var_prior", j] = float(value)
+        return self
+
     def lods_of(self, j: int) -> NDArray[np.floating] | None:
         """B-statistics (log-odds that the coefficient is non-zero) of coefficient ``j``."""
         if not self._has_lods:

@@ -1,0 +1,124 @@
+#!/usr/bin/env python
+"""Dask benchmark: the same fit on a Dask LocalCluster and in one process, on the same file.
+
+Run from the repository root::
+
+    python bench/bench_dask.py                      # 2,000,000 x 100 float32 (about 2 minutes)
+    python bench/bench_dask.py --features 1000000 --keep-data
+
+The data is a float32 Parquet matrix from ``bench/make_synthetic.py`` (generated into
+``bench/data/streaming/`` when missing; ``Y = 8 + batch + noise``, 0.1% of the cells missing),
+design ``~ group + batch + age``, coefficient ``group[T.B]``, the full table sorted by p written
+as TSV. In the same run, each in a fresh process:
+
+1. **single process**: the streaming engine (``run_prepared``: every core, default memory), as
+   ``manylm fit`` runs it.
+2. **Dask**: the same checked request on a LocalCluster (``run_prepared_on_dask``, as
+   ``manylm fit --dask local`` runs it) with one single-threaded worker process per core; the
+   workers read their own row groups from the file, fit, and moderate; the client writes the
+   table. The cluster's start-up is timed separately (``cluster_start_s``) and reported both
+   included and excluded.
+
+Target: Dask's overhead (time on Dask / time in one process - 1, start-up excluded) < 30%.
+Peak resident memory of each process tree (workers included) is sampled every 20 ms. The
+machine is shared: the CPU used by other processes during each run is reported; each
+configuration runs once. Results go to ``bench/results/dask-<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_core import log, run_metadata  # noqa: E402 - shared helpers
+from bench_streaming import DATA_DIR, RESULTS_DIR, ensure_data, measure, spec_for  # noqa: E402
+
+GB = 1e9
+
+# One run in a fresh process, through the library calls manylm fit makes (the same checked
+# request for both): "single" runs the streaming engine, "dask" starts a LocalCluster (timed
+# apart) and runs the same request on it.
+RUNNER = r"""
+import json, sys, time
+spec = json.loads(sys.argv[1])
+started = time.perf_counter()
+import pandas as pd
+from manylm.engine.run_inputs import prepare_run
+from manylm.io.block_sources import open_feature_blocks
+client = cluster = None
+if spec["mode"] == "dask":
+    from distributed import Client, LocalCluster
+    from manylm.parallel import cpu_count
+    cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+    client.run(lambda: __import__("manylm.engine.dask_backend"))  # workers import manylm
+ready = time.perf_counter()
+source = open_feature_blocks(spec["path"])
+samples = pd.read_csv(spec["samples"], sep="\t", index_col=0)
+run = prepare_run(source, spec["formula"], samples=samples, coef=spec["coef"])
+if client is None:
+    from manylm.engine.streaming import run_prepared
+    result = run_prepared(run, out=spec["out"], memory=None)
+else:
+    from manylm.engine.dask_backend import run_prepared_on_dask
+    result = run_prepared_on_dask(run, client=client, out=spec["out"])
+done = time.perf_counter()
+if client is not None:
+    client.close(); cluster.close()
+print(json.dumps({"seconds": done - ready, "cluster_start_s": ready - started,
+                  "engine": result.engine, "timings": result.timings}))
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--features", type=int, default=2_000_000)
+    parser.add_argument("--keep-data", action="store_true")
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    path = ensure_data(args.features, 100, DATA_DIR / "dask")
+    workload = f"{args.features:,} x 100 float32 Parquet, sorted TSV table"
+    log(f"[dask] {workload}")
+    with tempfile.TemporaryDirectory(dir=DATA_DIR.parent, prefix="dask-out-") as folder:
+        out = Path(folder)
+        single = measure(spec_for(path, "single", out / "single.tsv"),
+                         "one process (streaming engine)", runner=RUNNER)
+        on_dask = measure(spec_for(path, "dask", out / "dask.tsv"),
+                          "Dask LocalCluster", runner=RUNNER)
+    overhead = on_dask["seconds"] / single["seconds"] - 1
+    with_start = (on_dask["seconds"] + on_dask["cluster_start_s"]) / single["seconds"] - 1
+    print("\n== manylm on Dask ==")
+    print(f"workload: {workload}")
+    print(f"one process: {single['seconds']:.1f} s, peak {single['peak_rss_bytes'] / GB:.2f} GB, "
+          f"{single['tree_cpu_s']:.1f} CPU-s")
+    print(f"Dask LocalCluster: {on_dask['seconds']:.1f} s (+ {on_dask['cluster_start_s']:.1f} s "
+          f"cluster start-up), peak {on_dask['peak_rss_bytes'] / GB:.2f} GB (workers included), "
+          f"{on_dask['tree_cpu_s']:.1f} CPU-s with the start-up")
+    print(f"phases, one process: {single['timings']}")
+    print(f"phases, Dask: {on_dask['timings']}")
+    print(f"overhead: {overhead:+.0%} ({with_start:+.0%} with the start-up); target < 30%: "
+          f"{'PASS' if overhead < 0.30 else 'MISS'}")
+    results: dict[str, Any] = {"workload": workload, "single_process": single, "dask": on_dask,
+                               "overhead": overhead, "overhead_with_startup": with_start,
+                               "targets": {"overhead_below_30_percent": overhead < 0.30}}
+    if not args.keep_data:
+        shutil.rmtree(DATA_DIR / "dask", ignore_errors=True)
+    out_path = args.output or RESULTS_DIR / f"dask-{dt.date.today().isoformat()}.json"
+    out_path.write_text(json.dumps({**run_metadata(), "results": results}, indent=2,
+                                   default=str) + "\n")
+    log(f"results written to {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,427 @@
+#!/usr/bin/env python
+"""Streaming benchmark: manylm fit on matrices read from disk a block of rows at a time.
+
+Run from the repository root::
+
+    python bench/bench_streaming.py                       # every workload (~10-20 minutes)
+    python bench/bench_streaming.py --workloads budget_2M,cores_450k
+    python bench/bench_streaming.py --skip-r --keep-data
+
+Workloads (data from ``bench/make_synthetic.py``, generated into ``bench/data/streaming/`` when
+missing: float32 Parquet, ``Y = 8 + batch + noise``, 0.1% of the cells missing, design
+``~ group + batch + age``, coefficient ``group[T.B]``, full table sorted by p):
+
+* ``stream_10M``: 10,000,000 x 100 (4 GB), ``manylm fit`` with the default settings (the engine
+  picks streaming), output TSV (and again with the table as Parquet). Measured: wall and CPU
+  time, peak resident memory of the process tree, and the time of just reading and decoding the
+  same file (``ParquetBlockSource.blocks``, all samples), in the same run. Targets: peak
+  < 2 GB; throughput >= 50% of reading.
+* ``scaling``: the first 1M, 2M, 4M and 8M rows of the same file through the streaming engine
+  (``fit_streaming``, output TSV). Target: time linear in the number of features (the time per
+  million features at 8M within 25% of that at 1M).
+* ``budget_2M``: 2,000,000 x 50 with ``--memory 300M``. Target: peak < 800 MB.
+* ``cores_450k``: the first 450,000 rows, streaming engine on every core vs pinned to one core
+  (``sched_setaffinity``: the engine then plans one worker).
+* ``peers_1M``: 1,000,000 x 100, the streaming engine, manylm's in-memory engine and R limma
+  (``lmFit`` + ``eBayes`` + ``topTable``, timed in R with ``system.time``; R reads a raw float64
+  copy, not timed) on the same data.
+
+Each measured run is a fresh Python process (``python -c``); its peak resident memory is the
+largest sum of the RSS of the process and its children, sampled every 20 ms with psutil. The
+machine is shared: before each run the script waits (up to ``--wait-quiet`` seconds) for the
+other processes to leave the CPU idle, the CPU they used during the run is reported (from
+/proc/stat), and every workload runs once. Results go to ``bench/results/streaming-<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_core import CPU, log, run_metadata, wait_for_quiet  # noqa: E402 - shared helpers
+from make_synthetic import size_label  # noqa: E402 - the generator's file names
+
+DATA_DIR = HERE / "data" / "streaming"
+RESULTS_DIR = HERE / "results"
+FORMULA = "~ group + batch + age"
+COEF = "group[T.B]"
+WORKLOADS = ("stream_10M", "scaling", "budget_2M", "cores_450k", "peers_1M")
+GB = 1e9
+
+# One measured run, in a fresh process: spec (JSON) in argv[1], result (JSON) on the last line.
+RUNNER = r"""
+import json, os, sys, time
+spec = json.loads(sys.argv[1])
+if spec.get("cpus"):
+    os.sched_setaffinity(0, spec["cpus"])
+import numpy as np, pandas as pd
+started = time.perf_counter()
+out = {}
+if spec["mode"] == "read":
+    from manylm.io.block_sources import open_feature_blocks
+    source = open_feature_blocks(spec["path"])
+    rows = 0
+    for block in source.blocks(source.natural_block_rows, stop=spec.get("rows")):
+        rows += block.values.shape[0]
+    out["rows"] = rows
+elif spec["mode"] in ("cli", "in-memory"):
+    from manylm.cli.fit_command import FitRequest, run_fit
+    from manylm.cli.streaming_fit import parse_memory, run_streaming_fit
+    request = FitRequest(expression=spec["path"], samples=spec["samples"], design=spec["formula"],
+                         tests=[spec["coef"]], out=spec["out"], quiet=True)
+    if spec["mode"] == "in-memory":
+        run_fit(request)
+    else:
+        memory = parse_memory(spec["memory"]) if spec.get("memory") else None
+        run_streaming_fit(request, memory=memory, dask=spec.get("dask"),
+                          engine=spec.get("engine"))
+    record = json.load(open(spec["out"] + ".run.json"))
+    out["engine"] = record.get("engine", {"name": "in-memory"})
+    out["timings"] = record["timings_seconds"]
+else:  # "api": the streaming engine on the first rows of a file
+    from manylm.engine.streaming import fit_streaming
+    from manylm.io.block_sources import open_feature_blocks
+
+    class FirstRows:
+        def __init__(self, source, n):
+            self.source, self.n_features = source, n
+            self.path, self.sample_ids = source.path, source.sample_ids
+            self.dtype, self.natural_block_rows = source.dtype, source.natural_block_rows
+        def read(self, start, stop, samples=None):
+            return self.source.read(start, min(stop, self.n_features), samples)
+        def blocks(self, rows, samples=None, start=0, stop=None):
+            stop = self.n_features if stop is None else min(stop, self.n_features)
+            return self.source.blocks(rows, samples, start, stop)
+
+    source = open_feature_blocks(spec["path"])
+    samples = pd.read_csv(spec["samples"], sep="\t", index_col=0)
+    result = fit_streaming(FirstRows(source, spec["rows"]), spec["formula"], samples=samples,
+                           coef=spec["coef"], out=spec["out"])
+    out["engine"], out["timings"] = result.engine, result.timings
+out["seconds"] = time.perf_counter() - started
+used = os.times()
+out["cpu_s"] = used.user + used.system  # every thread of the process, start-up included
+print(json.dumps(out))
+"""
+
+R_SCRIPT = r"""
+args <- commandArgs(trailingOnly = TRUE)
+dir <- args[1]; G <- as.integer(args[2]); n <- as.integer(args[3]); coef <- args[4]
+suppressPackageStartupMessages(library(limma))
+con <- file(file.path(dir, "Y.bin"), "rb")
+Y <- matrix(readBin(con, "double", n = as.double(G) * n, size = 8), nrow = G)
+close(con)
+design <- as.matrix(read.delim(file.path(dir, "design.tsv"), check.names = FALSE))
+cat(sprintf("LIMMA %s\n", as.character(packageVersion("limma"))))
+st <- system.time({
+  fit <- eBayes(lmFit(Y, design))
+  tab <- topTable(fit, coef = coef, number = Inf, sort.by = "P")
+})
+cat(sprintf("TIME %.6f\n", st[["elapsed"]]))
+"""
+
+
+class TreeMemory:
+    """Peak resident memory of a process and all its children, sampled every 20 ms.
+
+    Also the CPU time of the whole tree (``cpu``: the last reading of each process, children
+    such as Dask workers included).
+    """
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self.cpu_by_pid: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                processes = [self.process, *self.process.children(recursive=True)]
+                total = 0
+                for process in processes:
+                    try:
+                        total += process.memory_info().rss
+                        times = process.cpu_times()
+                        self.cpu_by_pid[process.pid] = times.user + times.system
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                return
+            time.sleep(0.02)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+    @property
+    def cpu(self) -> float:
+        return sum(self.cpu_by_pid.values())
+
+
+#: Before each run, wait up to this many seconds for the other processes to quieten down.
+WAIT_QUIET = [30.0]
+
+
+def measure(spec: dict[str, Any], label: str, runner: str = RUNNER) -> dict[str, Any]:
+    """Run one spec in a fresh process; its result, wall time, peak tree RSS and CPU noise."""
+    if WAIT_QUIET[0] > 0:
+        wait_for_quiet(WAIT_QUIET[0])
+    log(f"  {label} ...")
+    started = CPU.start()
+    wall = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", runner, json.dumps(spec)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    memory = TreeMemory(process.pid)
+    stdout, stderr = process.communicate()
+    peak = memory.stop()
+    elapsed = time.perf_counter() - wall
+    noise = CPU.others(started)
+    if process.returncode != 0:
+        raise RuntimeError(f"{label} failed ({process.returncode}):\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result.update({"wall_s": elapsed, "peak_rss_bytes": peak, "other_cpu_cores": noise,
+                   "tree_cpu_s": memory.cpu})
+    log(f"    {result['seconds']:.2f} s in the run ({elapsed:.2f} s with start-up), peak "
+        f"{peak / GB:.2f} GB, other processes {noise if noise is None else round(noise, 2)} "
+        "cores")
+    return result
+
+
+def ensure_data(features: int, samples: int, folder: Path) -> Path:
+    """``synthetic_<N>.parquet`` in ``folder``, generated with make_synthetic.py if missing."""
+    path = folder / f"synthetic_{size_label(features)}.parquet"
+    if not path.exists():
+        log(f"generating {path} ({features:,} x {samples}) ...")
+        subprocess.run([sys.executable, str(HERE / "make_synthetic.py"), "--features",
+                        str(features), "--samples", str(samples), "--formats", "parquet",
+                        "--out-dir", str(folder)], check=True)
+    return path
+
+
+def samples_of(path: Path) -> str:
+    return str(path.with_name(path.name.replace(".parquet", "_samples.tsv")))
+
+
+def spec_for(path: Path, mode: str, out: Path, **extra: Any) -> dict[str, Any]:
+    return {"mode": mode, "path": str(path), "samples": samples_of(path), "formula": FORMULA,
+            "coef": COEF, "out": str(out), **extra}
+
+
+def stream_10m(scratch: Path) -> dict[str, Any]:
+    path = ensure_data(10_000_000, 100, DATA_DIR)
+    read = measure({"mode": "read", "path": str(path)}, "read and decode only")
+    run = measure(spec_for(path, "cli", scratch / "stream_10M.tsv"), "manylm fit (defaults)")
+    parquet = measure(spec_for(path, "cli", scratch / "stream_10M.parquet"),
+                      "manylm fit (defaults), table as Parquet")
+    ratio = read["seconds"] / run["seconds"]
+    return {"workload": "10,000,000 x 100 float32 Parquet, manylm fit with default settings",
+            "read": read, "fit": run, "fit_parquet_out": parquet, "throughput_vs_read": ratio,
+            "throughput_vs_read_parquet_out": read["seconds"] / parquet["seconds"],
+            "cpu_ratio_vs_read": read["cpu_s"] / run["cpu_s"],
+            "targets": {"peak_rss_below_2GB": run["peak_rss_bytes"] < 2 * 1024**3,
+                        "throughput_at_least_half_of_read": ratio >= 0.5}}
+
+
+def scaling(scratch: Path) -> dict[str, Any]:
+    path = ensure_data(10_000_000, 100, DATA_DIR)
+    runs = {}
+    for millions in (1, 2, 4, 8):
+        runs[f"{millions}M"] = measure(
+            spec_for(path, "api", scratch / "scaling.tsv", rows=millions * 1_000_000),
+            f"first {millions}M rows, streaming")
+    per_million = {k: v["seconds"] / int(k[:-1]) for k, v in runs.items()}
+    spread = per_million["8M"] / per_million["1M"]
+    return {"workload": "first 1M, 2M, 4M, 8M rows of the 10M x 100 file, streaming engine",
+            "runs": runs, "seconds_per_million": per_million, "ratio_8M_to_1M": spread,
+            "targets": {"linear_within_25_percent": abs(spread - 1) <= 0.25}}
+
+
+def budget_2m(scratch: Path) -> dict[str, Any]:
+    path = ensure_data(2_000_000, 50, DATA_DIR / "s50")
+    run = measure(spec_for(path, "cli", scratch / "budget_2M.tsv", memory="300M"),
+                  "manylm fit --memory 300M")
+    return {"workload": "2,000,000 x 50 float32 Parquet, manylm fit --memory 300M", "fit": run,
+            "targets": {"peak_rss_below_800MB": run["peak_rss_bytes"] < 800 * 1024**2}}
+
+
+def cores_450k(scratch: Path) -> dict[str, Any]:
+    path = ensure_data(10_000_000, 100, DATA_DIR)
+    every = measure(spec_for(path, "api", scratch / "cores.tsv", rows=450_000),
+                    "450k rows, every core")
+    one = measure(spec_for(path, "api", scratch / "cores.tsv", rows=450_000, cpus=[0]),
+                  "450k rows, one core")
+    return {"workload": "first 450,000 rows of the 10M x 100 file, streaming engine",
+            "all_cores": every, "one_core": one,
+            "speedup": one["seconds"] / every["seconds"], "cores": os.cpu_count()}
+
+
+def peers_1m(scratch: Path, skip_r: bool) -> dict[str, Any]:
+    path = ensure_data(1_000_000, 100, DATA_DIR)
+    streamed = measure(spec_for(path, "cli", scratch / "peers.tsv", engine="streaming"),
+                       "manylm streaming engine")
+    memory = measure(spec_for(path, "in-memory", scratch / "peers.tsv"),
+                     "manylm in-memory engine")
+    result: dict[str, Any] = {"workload": "1,000,000 x 100 float32 Parquet, sorted table",
+                              "streaming": streamed, "in_memory": memory, "r_limma": None}
+    if not skip_r and shutil.which("Rscript"):
+        result["r_limma"] = r_limma(path, scratch)
+    return result
+
+
+def r_limma(path: Path, scratch: Path) -> dict[str, Any] | None:
+    import numpy as np
+    import pandas as pd
+
+    import manylm
+    from manylm.io import read_matrix
+
+    log("  R limma (writing a float64 copy for R, not timed) ...")
+    expression = read_matrix(path, dtype=np.float64)
+    sheet = pd.read_csv(samples_of(path), sep="\t", index_col=0)
+    design = manylm.design_matrix(FORMULA, sheet.loc[list(expression.columns)])
+    folder = scratch / "r"
+    folder.mkdir(exist_ok=True)
+    expression.to_numpy().T.tofile(folder / "Y.bin")  # column-major G x n for readBin
+    design.as_frame().to_csv(folder / "design.tsv", sep="\t", index=False)
+    g, n = expression.shape
+    del expression
+    script = folder / "limma.R"
+    script.write_text(R_SCRIPT)
+    started = CPU.start()
+    process = subprocess.Popen(["Rscript", str(script), str(folder), str(g), str(n), COEF],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    memory = TreeMemory(process.pid)
+    stdout, stderr = process.communicate()
+    peak = memory.stop()
+    if process.returncode != 0:
+        log(f"    R failed: {stderr[-500:]}")
+        return None
+    seconds = float(next(line.split()[1] for line in stdout.splitlines()
+                         if line.startswith("TIME")))
+    version = next(line.split()[1] for line in stdout.splitlines() if line.startswith("LIMMA"))
+    log(f"    R limma {version}: {seconds:.1f} s (lmFit + eBayes + topTable), peak "
+        f"{peak / GB:.2f} GB (with the matrix read)")
+    return {"limma": version, "seconds": seconds, "peak_rss_bytes": peak,
+            "other_cpu_cores": CPU.others(started)}
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    print("\n== manylm streaming benchmark ==")
+    if "stream_10M" in results:
+        r = results["stream_10M"]
+        print(f"stream_10M  {r['workload']}")
+        print(f"  read+decode only {r['read']['seconds']:.1f} s ({r['read']['cpu_s']:.1f} "
+              f"CPU-s); manylm fit {r['fit']['seconds']:.1f} s ({r['fit']['cpu_s']:.1f} CPU-s); "
+              f"throughput {r['throughput_vs_read']:.0%} of reading (CPU: "
+              f"{r['cpu_ratio_vs_read']:.0%}); peak RSS {r['fit']['peak_rss_bytes'] / GB:.2f} "
+              f"GB; engine {r['fit'].get('engine')}")
+        print(f"  phases {r['fit'].get('timings')}")
+        parquet = r["fit_parquet_out"]
+        print(f"  with the table written as Parquet: {parquet['seconds']:.1f} s "
+              f"({parquet['cpu_s']:.1f} CPU-s), throughput "
+              f"{r['throughput_vs_read_parquet_out']:.0%} of reading; peak RSS "
+              f"{parquet['peak_rss_bytes'] / GB:.2f} GB")
+    if "scaling" in results:
+        r = results["scaling"]
+        times = ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in r["runs"].items())
+        per = ", ".join(f"{k} {v:.2f}" for k, v in r["seconds_per_million"].items())
+        print(f"scaling     {times}; s per million features: {per}; 8M/1M "
+              f"{r['ratio_8M_to_1M']:.2f}")
+    if "budget_2M" in results:
+        r = results["budget_2M"]
+        print(f"budget_2M   {r['fit']['seconds']:.1f} s, peak RSS "
+              f"{r['fit']['peak_rss_bytes'] / 1024**2:.0f} MiB, engine {r['fit'].get('engine')}")
+    if "cores_450k" in results:
+        r = results["cores_450k"]
+        print(f"cores_450k  every core ({r['cores']}) {r['all_cores']['seconds']:.2f} s, one "
+              f"core {r['one_core']['seconds']:.2f} s: {r['speedup']:.2f}x")
+    if "peers_1M" in results:
+        r = results["peers_1M"]
+        line = (f"peers_1M    streaming {r['streaming']['seconds']:.1f} s (peak "
+                f"{r['streaming']['peak_rss_bytes'] / GB:.2f} GB), in-memory "
+                f"{r['in_memory']['seconds']:.1f} s (peak "
+                f"{r['in_memory']['peak_rss_bytes'] / GB:.2f} GB)")
+        if r.get("r_limma"):
+            rl = r["r_limma"]
+            line += (f", R limma {rl['seconds']:.1f} s without reading (peak "
+                     f"{rl['peak_rss_bytes'] / GB:.2f} GB); R/streaming "
+                     f"{rl['seconds'] / r['streaming']['seconds']:.1f}x")
+        print(line)
+    for name, r in results.items():
+        for target, ok in (r.get("targets") or {}).items():
+            print(f"target {name}: {target}: {'PASS' if ok else 'MISS'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help=f"comma-separated, from {', '.join(WORKLOADS)}")
+    parser.add_argument("--skip-r", action="store_true", help="do not run R limma")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep the generated matrices in bench/data/streaming")
+    parser.add_argument("--wait-quiet", type=float, default=30.0, metavar="SECONDS",
+                        help="before each run, wait up to this long for other processes to "
+                        "leave the CPU idle (default 30; 0 to not wait)")
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    WAIT_QUIET[0] = args.wait_quiet
+    chosen = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = set(chosen) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
+    log(f"free space in {DATA_DIR.parent}: {shutil.disk_usage(DATA_DIR.parent).free / GB:.0f} GB")
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(dir=DATA_DIR.parent, prefix="streaming-out-") as folder:
+        scratch = Path(folder)
+        for name in chosen:
+            log(f"[{name}]")
+            if name == "stream_10M":
+                results[name] = stream_10m(scratch)
+            elif name == "scaling":
+                results[name] = scaling(scratch)
+            elif name == "budget_2M":
+                results[name] = budget_2m(scratch)
+            elif name == "cores_450k":
+                results[name] = cores_450k(scratch)
+            else:
+                results[name] = peers_1m(scratch, args.skip_r)
+            for leftover in scratch.iterdir():  # outputs are not kept
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
+    print_summary(results)
+    if not args.keep_data:
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
+    partial = "" if chosen == list(WORKLOADS) else "-partial"
+    out_path = args.output or RESULTS_DIR / f"streaming-{dt.date.today().isoformat()}{partial}.json"
+    out_path.write_text(json.dumps({**run_metadata(), "results": results}, indent=2,
+                                   default=str) + "\n")
+    log(f"results written to {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""The two-pass engine on Dask: the streaming engine's chunk functions as Dask tasks.
+
+One task per chunk of rows, as ``dask.delayed`` calls (the data: blocks of a dask.array, or
+blocks read by the workers themselves from a block source, which pickles as its path):
+
+1. **map**: read (or receive) a chunk, fit it (``fit_chunk``); the per-feature summaries stay in
+   the workers' memory (persisted).
+2. **reduce**: one task gathers the residual variances, df and means of all chunks (24 bytes per
+   feature) and estimates the prior; each chunk's posterior is a slice of it. With
+   B-statistics, two small reductions on the client: the number of t statistics and their
+   largest df (a sum and a max), then every chunk's largest |t| merged into the top.
+3. **map**: each chunk's table rows (``table_chunk``); the client fetches them in row order and
+   does the global step (adjustment, ordering) and the writing exactly as the streaming engine
+   does, spilling to its own disk when the table does not fit its memory budget.
+
+A lost worker is Dask's business: its tasks are run again elsewhere, and the summaries it held
+are recomputed from the graph, so the table is the same. Every function here runs with the
+default scheduler when there is no ``distributed`` client (threads, in this process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from manylm.design.matrix import Design
+from manylm.engine import dask_tasks as tasks
+from manylm.engine.chunk_model import ChunkModel
+from manylm.engine.plan import plan_streaming
+from manylm.engine.prior_reduce import candidate_floor, coefficient_prior
+from manylm.engine.run_inputs import PreparedRun, prepare_run
+from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
+from manylm.engine.streaming import (
+    StreamingResult,
+    add_table_fields,
+    sigterm_as_interrupt,
+    store_table_chunk,
+)
+from manylm.engine.streaming_table import finish_table
+from manylm.errors import InputError
+
+__all__ = ["connect", "fit_dask", "run_prepared_on_dask"]
+
+#: Target bytes of the values of one task's chunk (float64): large enough that the per-task
+#: overhead (~1 ms on the scheduler, a round trip for the results) vanishes.
+TASK_BYTES = 64 * 1024**2
+
+
+def _dask() -> Any:
+    try:
+        import dask
+    except ImportError:
+        raise InputError("Running on Dask needs the optional dependency dask: pip install "
+                         "'manylm[dask]' (or 'dask[array,distributed]').") from None
+    return dask
+
+
+@contextlib.contextmanager
+def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
+    """A ``distributed`` client: ``"local"`` starts a LocalCluster (one single-threaded worker
+    process per core); any other value is the address of a running scheduler to join (waiting
+    up to ``timeout`` for it to answer)."""
+    _dask()
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--dask needs dask.distributed: pip install 'dask[distributed]'.") \
+            from None
+    if address == "local":
+        from manylm.parallel import cpu_count
+
+        cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        try:
+            with Client(cluster) as client:
+                yield client
+        finally:
+            cluster.close()
+        return
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise InputError(
+            f"--dask {address}: no Dask scheduler answered there ({error}). Give the "
+            "scheduler's address (e.g. tcp://10.0.0.5:8786, printed by 'dask scheduler'), or "
+            "--dask local for a cluster on this machine."
+        ) from None
+    with client:
+        yield client
+
+
+def fit_dask(
+    data: Any,
+    design: Design | str | pd.DataFrame | NDArray[np.float64],
+    *,
+    client: Any = None,
+    feature_ids: Sequence[str] | None = None,
+    sample_ids: Sequence[str] | None = None,
+    samples: pd.DataFrame | None = None,
+    reference: Mapping[str, object] | None = None,
+    coef: Any = None,
+    contrasts: Sequence[str] | pd.DataFrame | None = None,
+    weights: Any = None,
+    moderate: bool = True,
+    trend: bool = False,
+    robust: bool = False,
+    treat_lfc: float | None = None,
+    proportion: float = 0.01,
+    confint: float = 0.95,
+    adjust: str = "BH",
+    sort_by: str = "p",
+    out: str | os.PathLike[str] | None = None,
+    memory: int | None = None,
+    rows_per_task: int | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
+) -> StreamingResult:
+    """:func:`manylm.engine.fit_streaming` on Dask: the same table, computed by the workers.
+
+    Parameters
+    ----------
+    data : dask.array.Array or FeatureBlockSource
+        Features x samples. A dask array is used with its row chunks (its columns are put in
+        one chunk); a block source (``open_feature_blocks(path)``) is read by the workers, in
+        chunks of ``rows_per_task`` rows (the file must be reachable from every worker).
+    design, samples, reference, coef, contrasts, moderate, trend, robust, treat_lfc,
+    proportion, confint, adjust, sort_by, out, memory, spill_dir :
+        As for :func:`manylm.engine.fit_streaming`; ``memory`` and ``spill_dir`` concern the
+        client, which gathers and writes the table.
+    client : distributed.Client, optional
+        The cluster (default: the current ``distributed`` client, or Dask's threads in this
+        process when there is none).
+    feature_ids, sample_ids : sequence of str, optional
+        IDs for a dask array (default: features by position; samples in design order).
+    weights : array, Series, dask.array or block source, optional
+        One weight per sample, or a weights matrix with the data's rows and columns.
+    rows_per_task : int, optional
+        Rows per task (default: about 64 MB of float64 values, aligned with the storage).
+
+    Returns
+    -------
+    StreamingResult
+    """
+    _dask()  # a clear message when dask is not installed
+    source, weights_arg = tasks.as_dask_source(data, feature_ids, sample_ids, weights)
+    run = prepare_run(source, design, samples=samples, reference=reference, coef=coef,
+                      contrasts=contrasts, weights=weights_arg, moderate=moderate, trend=trend,
+                      robust=robust, treat_lfc=treat_lfc, proportion=proportion,
+                      confint=confint, adjust=adjust, sort_by=sort_by)
+    return run_prepared_on_dask(run, client=client, out=out, memory=memory,
+                                rows_per_task=rows_per_task, spill_dir=spill_dir,
+                                collect=out is None)
+
+
+def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
+                         out: str | os.PathLike[str] | None, memory: int | None = None,
+                         rows_per_task: int | None = None,
+                         spill_dir: str | os.PathLike[str] | None = None, collect: bool = False,
+                         progress: Callable[[int], None] | None = None) -> StreamingResult:
+    """Run a checked request on Dask (see :func:`fit_dask`)."""
+    dask = _dask()
+    from dask import delayed
+
+    client = client if client is not None else _current_client()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    spans = _spans(run, rows_per_task)
+    tag = uuid.uuid4().hex[:8]
+    model = delayed(run.model, name=f"manylm-model-{tag}", traverse=False)
+    states = [delayed(tasks.fit_task, pure=True)(
+        model, _chunk_input(run, start, stop, tag), _weights_input(run, start, stop, tag),
+        start) for start, stop in spans]
+    states = list(_persist(dask, client, states))
+    if client is not None:
+        from distributed import wait
+
+        wait(states)  # for the timings only: the reduce would wait for them anyway
+    variances = [delayed(tasks.variance_parts)(state) for state in states]
+    prior = delayed(tasks.prior_task)(model, variances)
+    if progress is not None:
+        progress(run.n_features)
+    timings["fit"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    (prior,) = _persist(dask, client, [prior])
+    posteriors = [delayed(tasks.posterior_task)(prior, start, stop) for start, stop in spans]
+    posteriors = list(_persist(dask, client, posteriors))
+    var_prior = _coefficient_priors(dask, client, run.model, model, states, posteriors, prior,
+                                    spans)
+    timings["prior"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    tables = [delayed(tasks.table_task)(model, state, posterior, var_prior)
+              for state, posterior in zip(states, posteriors, strict=True)]
+    summary = _gather(dask, client, [delayed(tasks.prior_summary)(prior)])[0]
+    plan = plan_streaming(run.n_features, run.model.design.n_samples,
+                          run.model.n_coefficients, memory=memory, n_jobs=1,
+                          trend=run.model.trend, robust=run.model.robust)
+    parent = Path(spill_dir) if spill_dir is not None else (
+        Path(out).absolute().parent if out is not None and os.fspath(out) != "-"
+        else Path(tempfile.gettempdir()))
+    with sigterm_as_interrupt(), SpillDirectory(parent) as directory:
+        spill_path = directory.path if plan.spill else None
+        results = FeatureStore(run.n_features, spill_path, prefix="table.")
+        ids = None if run.positional_ids else IdStore(run.n_features, spill_path)
+        try:
+            add_table_fields(run, results)
+            # Chunk tables arrive in row order, a few in flight at a time.
+            for (start, _), (columns, chunk_ids) in zip(
+                    spans, _in_order(dask, client, tables, window=4), strict=True):
+                store_table_chunk(run, results, start, columns)
+                if ids is not None:
+                    ids.append(start, chunk_ids)
+            del states, posteriors, prior, tables
+            timings["table"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,
+                                 sort_by=run.sort_by, out=out, collect=collect,
+                                 temp_dir=directory.path, block_rows=plan.pass_rows)
+            timings["write"] = time.perf_counter() - clock
+        finally:
+            results.close()
+            if ids is not None:
+                ids.close()
+    return StreamingResult(
+        table=table, n_features=run.n_features, moderated=run.model.moderate, prior=summary,
+        engine={"name": "dask", "scheduler": _scheduler_name(client), "tasks": len(spans),
+                "rows_per_task": spans[0][1] - spans[0][0], "client_spill":
+                "disk" if plan.spill else "memory"},
+        timings=timings)
+
+
+# ------------------------------------------------------------------------------ graph parts
+
+
+def _spans(run: PreparedRun, rows_per_task: int | None) -> list[tuple[int, int]]:
+    source = run.source
+    if isinstance(source, tasks.DaskArraySource):
+        bounds = np.concatenate([[0], np.cumsum(source.array.chunks[0])]).astype(int)
+        return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+    n = run.n_features
+    if rows_per_task is None:
+        rows_per_task = max(1024, TASK_BYTES // max(1, len(source.sample_ids) * 8))
+        natural = int(getattr(source, "natural_block_rows", 1) or 1)
+        if 1 < natural <= rows_per_task:
+            rows_per_task = rows_per_task // natural * natural
+    return [(s, min(n, s + rows_per_task)) for s in range(0, n, rows_per_task)]
+
+
+def _chunk_input(run: PreparedRun, start: int, stop: int, tag: str) -> Any:
+    from dask import delayed
+
+    source = run.source
+    if isinstance(source, tasks.DaskArraySource):
+        return source.block(start, stop, run.samples)
+    handle = delayed(source, name=f"manylm-source-{tag}", traverse=False)
+    return delayed(tasks.read_task, pure=True)(handle, start, stop, run.samples)
+
+
+def _weights_input(run: PreparedRun, start: int, stop: int, tag: str) -> Any:
+    from dask import delayed
+
+    weights = run.weights_source
+    if weights is None:
+        return None
+    if isinstance(weights, tasks.DaskArraySource):
+        return weights.block(start, stop, run.samples)
+    handle = delayed(weights, name=f"manylm-weights-{tag}", traverse=False)
+    return delayed(tasks.read_task, pure=True)(handle, start, stop, run.samples)
+
+
+def _persist(dask: Any, client: Any, items: list[Any]) -> list[Any]:
+    if client is not None:
+        return list(client.persist(items))
+    return list(dask.persist(*items))
+
+
+def _gather(dask: Any, client: Any, items: list[Any]) -> list[Any]:
+    if client is not None:
+        return list(client.gather(client.compute(items)))
+    return list(dask.compute(*items))
+
+
+def _in_order(dask: Any, client: Any, items: list[Any], window: int) -> Iterator[Any]:
+    """Results of ``items`` in order, with at most ``window`` computed ahead."""
+    if client is None:
+        for item in items:
+            yield dask.compute(item)[0]
+        return
+    futures = client.compute(items[:window])
+    for i in range(len(items)):
+        if i + window < len(items):
+            futures.append(client.compute(items[i + window]))
+        yield futures[i].result()
+        futures[i] = None  # release the chunk on the cluster
+
+
+def _current_client() -> Any:
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _scheduler_name(client: Any) -> str:
+    if client is None:
+        return "local threads"
+    info: dict[str, Any] = client.scheduler_info()
+    return str(info.get("address", "distributed"))
+
+
+def _coefficient_priors(dask: Any, client: Any, chunk_model: ChunkModel, model: Any,
+                        states: list[Any], posteriors: list[Any], prior: Any,
+                        spans: list[tuple[int, int]]) -> dict[int, float]:
+    """The B-statistic's prior: two tree reductions over the chunks (see prior_reduce)."""
+    from dask import delayed
+
+    if not chunk_model.has_lods:
+        return {}
+    j = 0  # the tested coefficient, first (and only) column of the stored fits
+    n_keep = int(np.ceil(chunk_model.proportion / 2 * spans[-1][1]))
+    ranges = [delayed(tasks.t_range_task)(model, state, posterior, j, n_keep)
+              for state, posterior in zip(states, posteriors, strict=True)]
+    (merged,) = _gather(dask, client, [_tree(ranges, tasks.merge_t_ranges_task, n_keep)])
+    n_top = int(np.ceil(chunk_model.proportion / 2 * merged.n_valid))
+    floor = candidate_floor(merged, n_top)
+    proposals = [delayed(tasks.candidates_task)(model, state, posterior, j, n_top,
+                                                merged.df_max, floor, start)
+                 for state, posterior, (start, _) in zip(states, posteriors, spans,
+                                                         strict=True)]
+    best, median = _gather(dask, client, [_tree(proposals, tasks.merge_candidates_task, n_top),
+                                          delayed(tasks.prior_median)(prior)])
+    return {j: coefficient_prior(best, merged.n_valid, merged.df_max,
+                                 proportion=chunk_model.proportion,
+                                 stdev_coef_lim=chunk_model.stdev_coef_lim,
+                                 s2_prior_median=median)}
+
+
+def _tree(items: list[Any], merge: Any, argument: Any, fan_in: int = 8) -> Any:
+    """A tree of ``merge(argument, *group)`` tasks down to one (``merge`` is associative)."""
+    from dask import delayed
+
+    while len(items) > 1:
+        items = [delayed(merge)(argument, *items[i:i + fan_in])
+                 for i in range(0, len(items), fan_in)]
+    return items[0]

@@ -1,0 +1,121 @@
+"""Map 1 on one machine: blocks read and fitted by worker threads, several at a time.
+
+When a block is a whole stored block (a Parquet row group, a Zarr chunk...), each worker reads
+it (decoding is most of the work of reading, and block readers keep one open file per thread),
+fits it and writes its summaries straight into the store. When the memory budget asks for
+smaller blocks, the main thread reads them in order while the workers fit. Either way reading
+the next blocks overlaps fitting the previous ones, with at most ``n_workers + prefetch``
+blocks in flight. BLAS is held to one thread per worker so the two levels of parallelism do
+not oversubscribe the cores. The main thread stores the feature IDs, in row order.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+from numpy.typing import NDArray
+
+from manylm.engine.chunk_model import FIT_FIELDS, fit_chunk, fit_fields
+from manylm.engine.inmemory import _BLAS
+from manylm.engine.plan import StreamingPlan
+from manylm.engine.run_control import release_freed_memory
+from manylm.engine.run_inputs import PreparedRun
+from manylm.engine.spill import FeatureStore, IdStore
+from manylm.errors import DataError
+from manylm.io.feature_blocks import FeatureBlock
+
+__all__ = ["fit_pass"]
+
+#: Blocks read between two releases of Arrow's unused memory.
+RELEASE_EVERY = 8
+
+
+def fit_pass(run: PreparedRun, plan: StreamingPlan, summaries: FeatureStore,
+             ids: IdStore | None, progress: Callable[[int], None] | None) -> None:
+    """Read and fit every block, several at a time; store the IDs in row order here.
+
+    Blocks that are whole stored blocks are read by the workers, in parallel; smaller ones are
+    read here, in order, so that one reader keeps the stored block it cuts them from decoded
+    (a reader per worker would keep one each).
+    """
+    for name in FIT_FIELDS:
+        summaries.add(name, run.model.n_coefficients if name in ("coefficients",
+                                                                  "stdev_unscaled") else None)
+    n_rows, rows = run.n_features, plan.block_rows
+    spans = [(start, min(n_rows, start + rows)) for start in range(0, n_rows, rows)]
+    pending: collections.deque[Future[tuple[int, NDArray[np.object_]]]] = collections.deque()
+    window = plan.n_workers + plan.prefetch
+    executor = ThreadPoolExecutor(plan.n_workers, thread_name_prefix="manylm-stream")
+    try:
+        with _BLAS.limit(limits=1, user_api="blas"):
+            for count, (start, stop) in enumerate(spans, start=1):
+                if plan.parallel_reads:
+                    task = executor.submit(_read_and_fit, run, start, stop, summaries)
+                else:
+                    task = executor.submit(_fit, run, _read(run, start, stop), summaries)
+                pending.append(task)
+                while len(pending) >= window:
+                    _finish(pending.popleft(), ids, progress)
+                if count % RELEASE_EVERY == 0:
+                    release_freed_memory()
+            while pending:
+                _finish(pending.popleft(), ids, progress)
+        release_freed_memory()
+    finally:
+        for future in pending:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _finish(future: Future[tuple[int, NDArray[np.object_]]], ids: IdStore | None,
+            progress: Callable[[int], None] | None) -> None:
+    start, feature_ids = future.result()  # re-raises a worker's error here
+    if ids is not None:
+        ids.append(start, feature_ids)
+    if progress is not None:
+        progress(len(feature_ids))
+
+
+def _read(run: PreparedRun, start: int, stop: int
+          ) -> tuple[FeatureBlock, NDArray[np.floating] | None]:
+    block = run.source.read(start, stop, run.samples)
+    weights = None
+    if run.weights_source is not None:
+        weights = _matching_weights(run, block, run.weights_source.read(start, stop,
+                                                                        run.samples))
+    return block, weights
+
+
+def _fit(run: PreparedRun, read: tuple[FeatureBlock, NDArray[np.floating] | None],
+         summaries: FeatureStore) -> tuple[int, NDArray[np.object_]]:
+    block, weights = read
+    fit = fit_chunk(run.model, block.values, block.feature_ids, weights)
+    for name, values in fit_fields(run.model, fit).items():
+        summaries.write(name, block.start, values)
+    return block.start, block.feature_ids
+
+
+def _read_and_fit(run: PreparedRun, start: int, stop: int,
+                  summaries: FeatureStore) -> tuple[int, NDArray[np.object_]]:
+    """One block on a worker: read (decoding is most of reading), fit, store."""
+    return _fit(run, _read(run, start, stop), summaries)
+
+
+def _matching_weights(run: PreparedRun, block: FeatureBlock,
+                      weights: FeatureBlock | None) -> NDArray[np.floating]:
+    assert run.weights_source is not None
+    label = f"rows {block.start + 1}-{block.stop}"
+    if weights is None or weights.start != block.start or weights.stop != block.stop:
+        raise DataError(f"{run.weights_source.path}: no weights for {label} of "
+                        f"{run.source.path}; the weights matrix needs the same rows.")
+    if not np.array_equal(weights.feature_ids, block.feature_ids):
+        differ = int(np.argmax(weights.feature_ids != block.feature_ids))
+        raise DataError(
+            f"{run.weights_source.path}: feature {weights.feature_ids[differ]!r} where "
+            f"{run.source.path} has {block.feature_ids[differ]!r} ({label}); the weights "
+            "matrix must list the same features in the same order."
+        )
+    return weights.values

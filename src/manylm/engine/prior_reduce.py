@@ -1,0 +1,241 @@
+"""The reduce steps of the two-pass engine: what needs every feature at once.
+
+1. The variance prior (limma's ``squeezeVar`` inside ``eBayes``): from the residual variances,
+   df and means of all features, via :func:`manylm.moderate.ebayes.moderate_variances`.
+2. The prior variance of non-zero coefficients for the B-statistic (limma's
+   ``tmixture.vector``): it is estimated from the ``ceiling(proportion / 2 * n)`` largest |t|
+   over all features. A first reduction counts the t statistics and finds their largest df
+   and a floor under the top |t|; then each chunk proposes its own largest ones above the floor
+   (after converting t to the largest df, as limma does when df differ), the proposals are
+   merged, and the estimate is made from the merged top. Both reductions are associative and
+   move a few numbers per chunk.
+
+Smyth (2004), Statistical Applications in Genetics and Molecular Biology 3(1), sections 5-6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+
+from manylm.engine.chunk_model import ChunkModel
+from manylm.moderate.bstatistic import _convert_t, _largest_after_conversion, _largest_first
+from manylm.moderate.ebayes import check_residuals, moderate_variances
+from manylm.moderate.moderated_fit import ModeratedFit
+
+__all__ = ["PriorEstimate", "TRange", "TopCandidates", "candidate_floor", "coefficient_prior",
+           "estimate_prior", "merge_candidates", "merge_t_ranges", "t_range", "top_candidates"]
+
+
+@dataclass(frozen=True)
+class PriorEstimate:
+    """The variance prior and, per feature, what moderating a chunk needs.
+
+    Attributes
+    ----------
+    moderated : bool
+    df_prior, s2_prior : float or array of shape (n_features,)
+        Scalars unless robust (df) or trend (s2) make them per feature.
+    s2_prior_median : float
+        Median of ``s2_prior`` (the scale of the B-statistic's limits).
+    s2_post, df_total : arrays of shape (n_features,)
+    """
+
+    moderated: bool
+    df_prior: float | NDArray[np.float64]
+    s2_prior: float | NDArray[np.float64]
+    s2_prior_median: float
+    s2_post: NDArray[np.float64]
+    df_total: NDArray[np.float64]
+
+    def per_feature(self) -> dict[str, NDArray[np.float64]]:
+        """The per-feature arrays, by name (to store or to slice)."""
+        arrays = {"s2_post": self.s2_post, "df_total": self.df_total}
+        for name in ("df_prior", "s2_prior"):
+            value = getattr(self, name)
+            if np.ndim(value) > 0:
+                arrays[name] = np.asarray(value, dtype=np.float64)
+        return arrays
+
+    def scalars(self) -> dict[str, float]:
+        """The prior values that are the same for every feature."""
+        return {name: float(getattr(self, name)) for name in ("df_prior", "s2_prior")
+                if np.ndim(getattr(self, name)) == 0}
+
+    def summary(self) -> dict[str, Any]:
+        """min / median / max of each prior value, as the run record shows them."""
+        out: dict[str, Any] = {}
+        for name in ("df_prior", "s2_prior"):
+            value = np.asarray(getattr(self, name), dtype=float)
+            out[name] = float(value) if value.ndim == 0 else {
+                "min": float(np.nanmin(value)), "median": float(np.nanmedian(value)),
+                "max": float(np.nanmax(value))}
+        return out
+
+
+def estimate_prior(model: ChunkModel, residual_variance: NDArray[np.floating],
+                   df_residual: NDArray[np.floating],
+                   mean: NDArray[np.floating] | None) -> PriorEstimate:
+    """Reduce 1: the variance prior from every feature (limma's ``eBayes`` up to the prior).
+
+    Parameters
+    ----------
+    model : ChunkModel
+    residual_variance, df_residual : arrays of shape (n_features,)
+    mean : array of shape (n_features,), optional
+        Needed with ``trend``.
+    """
+    variance: NDArray[np.float64] = np.asarray(residual_variance, dtype=np.float64)
+    df: NDArray[np.float64] = np.asarray(df_residual, dtype=np.float64)
+    check_residuals(df, variance)
+    if not model.moderate:
+        return PriorEstimate(False, 0.0, np.nan, np.nan, variance, df)
+    squeezed, df_total = moderate_variances(
+        variance, df, covariate=mean if model.trend else None,
+        robust=model.robust, winsor_tail_p=model.winsor_tail_p)
+    median = float(np.median(np.asarray(squeezed.var_prior)))
+    return PriorEstimate(True, squeezed.df_prior, squeezed.var_prior, median,
+                         np.asarray(squeezed.var_post, dtype=np.float64),
+                         np.asarray(df_total, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class TopCandidates:
+    """A chunk's largest |t| (converted to the largest df), largest first, ties by row.
+
+    Attributes
+    ----------
+    t : array of shape (k,)
+    stdev_unscaled : array of shape (k,)
+    rows : int array of shape (k,)
+        Rows in the whole matrix.
+    """
+
+    t: NDArray[np.float64]
+    stdev_unscaled: NDArray[np.float64]
+    rows: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class TRange:
+    """Over some features: how many have a t, their largest df, and the largest |t| there.
+
+    Attributes
+    ----------
+    n_valid : int
+    df_max : float
+    top_t : array, descending
+        The largest |t| among the features whose df is ``df_max`` (at most ``n_keep``).
+    """
+
+    n_valid: int
+    df_max: float
+    top_t: NDArray[np.float64]
+
+
+def t_range(result: ModeratedFit, j: int, n_keep: int) -> TRange:
+    """A chunk's :class:`TRange` for coefficient ``j``, keeping up to ``n_keep`` largest |t|."""
+    t = result.t_of(j)
+    valid = ~np.isnan(t)
+    if not valid.any():
+        return TRange(0, -np.inf, np.empty(0))
+    df = np.asarray(result.df_total, dtype=np.float64)[valid]
+    df_max = float(np.max(df))
+    return TRange(int(valid.sum()), df_max, _largest(np.abs(t[valid][df == df_max]), n_keep))
+
+
+def merge_t_ranges(parts: list[TRange], n_keep: int) -> TRange:
+    """Several :class:`TRange` as one (associative: chunks can be merged in any grouping)."""
+    n_valid = sum(p.n_valid for p in parts)
+    df_max = max((p.df_max for p in parts), default=-np.inf)
+    tops = [p.top_t for p in parts if p.df_max == df_max]
+    return TRange(n_valid, df_max, _largest(np.concatenate(tops) if tops else np.empty(0),
+                                            n_keep))
+
+
+def candidate_floor(merged: TRange, n_top: int) -> float:
+    """A |t| below which no feature can be among the ``n_top`` largest converted |t|.
+
+    Converting t to more df never increases |t|, and leaves it unchanged at ``df_max``: the
+    ``n_top``-th largest |t| among the features on ``df_max`` df is thus at most the
+    ``n_top``-th largest converted |t|, which in turn bounds the raw |t| of every feature in the
+    top. Chunks then convert only the few features above it (-inf when there are too few).
+    """
+    if n_top < 1 or merged.top_t.shape[0] < n_top:
+        return -np.inf
+    return float(merged.top_t[n_top - 1])
+
+
+def _largest(values: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    if values.shape[0] > n:
+        values = np.partition(values, values.shape[0] - n)[values.shape[0] - n:]
+    return np.sort(values)[::-1]
+
+
+def top_candidates(result: ModeratedFit, j: int, *, n_top: int, df_max: float,
+                   first_row: int, floor: float = -np.inf) -> TopCandidates:
+    """A chunk's ``n_top`` largest |t| of coefficient ``j`` on ``df_max`` df (limma's order).
+
+    Only features with a raw |t| of at least ``floor`` (see :func:`candidate_floor`) are
+    considered, and converted.
+    """
+    t = result.t_of(j)
+    with np.errstate(invalid="ignore"):
+        valid = np.flatnonzero(~np.isnan(t) & (np.abs(t) >= floor))
+    t_abs = np.abs(t[valid])
+    df = np.asarray(result.df_total, dtype=np.float64)[valid]
+    k = min(n_top, valid.shape[0])
+    if k == 0:
+        empty = np.empty(0)
+        return TopCandidates(empty, empty, np.empty(0, dtype=np.int64))
+    if np.any(df < df_max):
+        picked = _largest_after_conversion(t_abs, df, df_max, k)
+        values = _convert_t(t_abs[picked], df[picked], df_max)
+    else:
+        picked = _largest_first(t_abs, k)
+        values = t_abs[picked]
+    stdev = np.asarray(result.fit.stdev_unscaled[:, j], dtype=np.float64)[valid][picked]
+    return TopCandidates(np.asarray(values, dtype=np.float64), stdev,
+                         (first_row + valid[picked]).astype(np.int64))
+
+
+def merge_candidates(parts: list[TopCandidates], n_top: int) -> TopCandidates:
+    """The ``n_top`` largest of several chunks' candidates (ties in row order, as R's order)."""
+    t = np.concatenate([p.t for p in parts]) if parts else np.empty(0)
+    stdev = np.concatenate([p.stdev_unscaled for p in parts]) if parts else np.empty(0)
+    rows = np.concatenate([p.rows for p in parts]) if parts else np.empty(0, dtype=np.int64)
+    order = np.lexsort((rows, -t))[:n_top]
+    return TopCandidates(t[order], stdev[order], rows[order])
+
+
+def coefficient_prior(top: TopCandidates, n_valid: int, df_max: float, *, proportion: float,
+                      stdev_coef_lim: tuple[float, float], s2_prior_median: float) -> float:
+    """Reduce 2: the prior variance of a non-zero coefficient (limma's ``tmixture.vector``).
+
+    ``top`` holds the ``ceiling(proportion / 2 * n_valid)`` largest converted |t| of all
+    features; the estimate is the mean over them of the variance that puts each at its
+    expected order statistic, within ``stdev_coef_lim^2 / s2_prior_median``; when there are no
+    t statistics, ``1 / s2_prior_median`` (as :meth:`ModeratedFit.var_prior_of`).
+    """
+    n_target = int(np.ceil(proportion / 2 * n_valid))
+    if n_target < 1 or top.t.shape[0] < n_target:
+        return 1 / s2_prior_median
+    p = max(n_target / n_valid, proportion)
+    t_top = top.t[:n_target]
+    v1 = top.stdev_unscaled[:n_target] ** 2
+    r = np.arange(1, n_target + 1)
+    p0 = 2 * stats.t.sf(t_top, df_max)
+    p_target = ((r - 0.5) / n_valid - (1 - p) * p0) / p
+    v0 = np.zeros(n_target)
+    positive = p_target > p0
+    if positive.any():
+        q_target = stats.t.isf(p_target[positive] / 2, df_max)
+        v0[positive] = v1[positive] * ((t_top[positive] / q_target) ** 2 - 1)
+    limits = np.asarray(stdev_coef_lim, dtype=np.float64) ** 2 / s2_prior_median
+    v0 = np.clip(v0, limits[0], limits[1])
+    value = float(np.mean(v0))
+    return 1 / s2_prior_median if np.isnan(value) else value

@@ -1,0 +1,352 @@
+"""Per-feature results between the passes of a streamed run: in memory, or spilled to files.
+
+A streamed run keeps a few numbers per feature between its passes (the fit's summaries, then the
+table's values) and the feature IDs. When they do not fit in the memory budget they go to files
+in a private directory (``.manylm-spill-<host>-<pid>-<random>``), beside the output or in
+``TMPDIR``. Files are written with ``pwrite`` and read with ``preadv`` (the data go through the
+page cache, not the process's memory); a gather in arbitrary row order maps the file for the
+duration of one block and unmaps it afterwards, so the process's resident memory stays bounded.
+
+Clean-up: the directory is removed when the run ends, however it ends (``finally``; the engine
+turns SIGTERM into an interruption so that this also runs on ``kill``). A run killed outright
+(SIGKILL, power loss) leaves its directory behind; the next run that spills to the same place
+removes directories whose process is gone (same host, dead pid). Nothing is reused: a stale
+directory is only deleted.
+
+A full disk (ENOSPC, EDQUOT) while spilling is reported as one :class:`~manylm.errors.ManylmError`
+naming the directory. Space for every field is reserved up front with ``posix_fallocate``, so a
+disk too small for the run usually fails before the long part starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from manylm.engine.plan import format_bytes
+from manylm.errors import ManylmError
+
+__all__ = ["FeatureStore", "IdStore", "SpillDirectory", "disk_full_as_error"]
+
+PREFIX = ".manylm-spill-"
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_CHUNK = 1 << 30  # bytes per pwrite/preadv call (Linux moves at most ~2 GiB per call)
+
+
+@contextlib.contextmanager
+def disk_full_as_error(what: str) -> Iterator[None]:
+    """Turn "no space left on device" into one clear :class:`ManylmError` (``what`` says where)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in _DISK_FULL:
+            raise ManylmError(
+                f"No space left on the device while {what}: free some space there, or write "
+                "elsewhere (--out for the table; TMPDIR for temporary files). Nothing was "
+                "written."
+            ) from None
+        raise
+
+
+class SpillDirectory:
+    """A private directory for one run's spill files, removed on exit; stale ones are cleaned.
+
+    Parameters
+    ----------
+    parent : path
+        Where to create it (beside the output, or ``TMPDIR``). Must exist.
+    """
+
+    def __init__(self, parent: str | os.PathLike[str]) -> None:
+        self.parent = Path(parent)
+        self.path: Path | None = None
+        self.removed_stale: list[str] = []
+
+    def __enter__(self) -> SpillDirectory:
+        if not self.parent.is_dir():
+            raise ManylmError(f"Cannot spill to {self.parent}: it is not a directory.")
+        self.removed_stale = remove_stale(self.parent)
+        name = f"{PREFIX}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        with disk_full_as_error(f"creating a temporary directory in {self.parent}"):
+            try:
+                os.mkdir(self.parent / name, 0o700)
+            except PermissionError:
+                raise ManylmError(
+                    f"Cannot create temporary files in {self.parent} (permission denied): set "
+                    "TMPDIR to a writable directory."
+                ) from None
+        self.path = self.parent / name
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None
+
+
+def remove_stale(parent: Path) -> list[str]:
+    """Delete spill directories in ``parent`` left by dead processes on this host."""
+    host = socket.gethostname()
+    removed: list[str] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(PREFIX) or not entry.is_dir():
+            continue
+        owner, _, rest = entry.name[len(PREFIX):].rpartition("-")
+        owner_host, _, pid_text = owner.rpartition("-")
+        if owner_host != host or not pid_text.isdigit() or not rest:
+            continue
+        if not _alive(int(pid_text)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(str(entry))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class FeatureStore:
+    """Named float64 fields with one row per feature, in memory or in files.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of features.
+    directory : path, optional
+        Spill directory; None keeps everything in memory.
+    prefix : str
+        Prefix of the file names, to share a directory with other stores.
+    """
+
+    def __init__(self, n_rows: int, directory: Path | None = None, prefix: str = "") -> None:
+        self.n_rows = int(n_rows)
+        self.directory = directory
+        self.prefix = prefix
+        self._arrays: dict[str, NDArray[np.float64]] = {}
+        self._files: dict[str, tuple[int, int | None, Path]] = {}  # name -> (fd, width, path)
+
+    @property
+    def spilled(self) -> bool:
+        return self.directory is not None
+
+    def add(self, name: str, width: int | None = None) -> None:
+        """A new field: one float64 per row, or ``width`` per row (a matrix, even for 1).
+
+        Contents are undefined until written.
+        """
+        if self.directory is None:
+            shape = (self.n_rows,) if width is None else (self.n_rows, width)
+            self._arrays[name] = np.empty(shape, dtype=np.float64)
+            return
+        path = self.directory / f"{self.prefix}{name}.f8"
+        size = self.n_rows * (width or 1) * 8
+        with disk_full_as_error(f"reserving {format_bytes(size)} of temporary files in "
+                                f"{self.directory}"):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            self._files[name] = (fd, width, path)
+            if size:
+                _reserve(fd, size)
+
+    def write(self, name: str, start: int, values: NDArray[np.floating]) -> None:
+        """Rows ``start:start + len(values)`` of a field."""
+        if self.directory is None:
+            self._arrays[name][start:start + values.shape[0]] = values
+            return
+        fd, width, _ = self._files[name]
+        data = np.ascontiguousarray(values, dtype=np.float64)
+        with disk_full_as_error(f"writing temporary files in {self.directory}"):
+            _pwrite_all(fd, data.data.cast("B"), start * (width or 1) * 8)
+
+    def read(self, name: str, start: int, stop: int) -> NDArray[np.float64]:
+        """Rows ``start:stop`` of a field (in memory: a read-only view)."""
+        if self.directory is None:
+            view = self._arrays[name][start:stop]
+            view.flags.writeable = False
+            return view
+        fd, width, _ = self._files[name]
+        shape = (stop - start,) if width is None else (stop - start, width)
+        out = np.empty(shape, dtype=np.float64)
+        _pread_all(fd, out.data.cast("B"), start * (width or 1) * 8)
+        return out
+
+    def read_all(self, name: str) -> NDArray[np.float64]:
+        return self.read(name, 0, self.n_rows)
+
+    def gather(self, name: str, rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        """Rows in any order (a copy). On disk, the file is mapped only during the call."""
+        if self.directory is None:
+            return self._arrays[name][rows]
+        _, width, path = self._files[name]
+        shape = (self.n_rows,) if width is None else (self.n_rows, width)
+        ascending = np.argsort(rows, kind="stable")
+        mapped = np.memmap(path, dtype=np.float64, mode="r", shape=shape)
+        try:
+            picked = mapped[rows[ascending]]  # in file order: each page is touched once
+        finally:
+            del mapped  # unmap: the pages leave this process's resident memory
+        out = np.empty_like(picked)
+        out[ascending] = picked
+        return out
+
+    def drop(self, name: str) -> None:
+        """Free a field."""
+        self._arrays.pop(name, None)
+        entry = self._files.pop(name, None)
+        if entry is not None:
+            os.close(entry[0])
+            with contextlib.suppress(OSError):
+                entry[2].unlink()
+
+    def close(self) -> None:
+        for name in list(self._files) + list(self._arrays):
+            self.drop(name)
+
+
+class IdStore:
+    """Feature IDs (strings) for every row, appended in row order; in memory or in files.
+
+    Also records whether any ID holds a character that forces quoting in a text table.
+    """
+
+    def __init__(self, n_rows: int, directory: Path | None = None) -> None:
+        self.n_rows = int(n_rows)
+        self.directory = directory
+        self._chunks: list[pa.Array] = []
+        self._whole: pa.Array | None = None
+        self._next_row = 0
+        self._blob_size = 0
+        self.special: set[str] = set()
+        if directory is not None:
+            with disk_full_as_error(f"reserving temporary files in {directory}"):
+                self._offsets_fd = os.open(directory / "ids.offsets", os.O_RDWR | os.O_CREAT |
+                                           os.O_EXCL, 0o600)
+                self._blob_fd = os.open(directory / "ids.utf8", os.O_RDWR | os.O_CREAT |
+                                        os.O_EXCL, 0o600)
+                _reserve(self._offsets_fd, (self.n_rows + 1) * 8)
+                _pwrite_all(self._offsets_fd, np.zeros(1, np.int64).data.cast("B"), 0)
+
+    def append(self, start: int, ids: object) -> None:
+        """IDs of rows ``start:start + len(ids)``; blocks must come in row order."""
+        if start != self._next_row:
+            raise RuntimeError(f"feature IDs out of order: got row {start}, expected "
+                               f"{self._next_row}")
+        array = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.large_string())
+        if array.type != pa.large_string():
+            array = array.cast(pa.large_string())
+        self._note_special(array)
+        self._next_row += len(array)
+        if self.directory is None:
+            self._chunks.append(array)
+            return
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[
+            array.offset: array.offset + len(array) + 1]
+        data = array.buffers()[2]
+        first, last = int(offsets[0]), int(offsets[-1])
+        with disk_full_as_error(f"writing temporary files in {self.directory}"):
+            if last > first and data is not None:
+                _pwrite_all(self._blob_fd, memoryview(data)[first:last], self._blob_size)
+            shifted = offsets[1:] - first + self._blob_size
+            _pwrite_all(self._offsets_fd, np.ascontiguousarray(shifted).data.cast("B"),
+                        (start + 1) * 8)
+        self._blob_size += last - first
+
+    def _note_special(self, array: pa.Array) -> None:
+        # One scan for the common case of plain IDs; each character only if one is there.
+        if not pc.any(pc.match_substring_regex(array, '[\t,"\n\r]')).as_py():
+            return
+        for char in ("\t", ",", '"', "\n", "\r"):
+            if char not in self.special and pc.any(pc.match_substring(array, char)).as_py():
+                self.special.add(char)
+
+    def _in_memory(self) -> pa.Array:
+        if self._whole is None:
+            self._whole = pa.concat_arrays(self._chunks) if self._chunks else pa.array(
+                [], type=pa.large_string())
+            self._chunks = [self._whole]
+        return self._whole
+
+    def read(self, start: int, stop: int) -> pa.Array:
+        """IDs of rows ``start:stop``."""
+        if self.directory is None:
+            return self._in_memory().slice(start, stop - start)
+        offsets = np.empty(stop - start + 1, dtype=np.int64)
+        _pread_all(self._offsets_fd, offsets.data.cast("B"), start * 8)
+        first, last = int(offsets[0]), int(offsets[-1])
+        data = bytearray(last - first)
+        if data:
+            _pread_all(self._blob_fd, memoryview(data), first)
+        return pa.LargeStringArray.from_buffers(
+            stop - start, pa.py_buffer(offsets - first), pa.py_buffer(bytes(data)))
+
+    def gather(self, rows: NDArray[np.intp]) -> pa.Array:
+        """IDs of rows in any order."""
+        indices = pa.array(rows, type=pa.int64())
+        if self.directory is None:
+            return self._in_memory().take(indices)
+        with pa.memory_map(str(self.directory / "ids.offsets")) as offsets_file, \
+                pa.memory_map(str(self.directory / "ids.utf8")) as blob_file:
+            offsets = offsets_file.read_buffer((self.n_rows + 1) * 8)
+            blob = blob_file.read_buffer(self._blob_size) if self._blob_size else pa.py_buffer(
+                b"")
+            whole = pa.LargeStringArray.from_buffers(self.n_rows, offsets, blob)
+            # take() copies the picked strings; the mapped pages are released with the maps.
+            return whole.take(indices)
+
+    def close(self) -> None:
+        self._chunks = []
+        self._whole = None
+        if self.directory is not None:
+            for fd in (self._offsets_fd, self._blob_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self.directory = None
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Allocate the file's blocks now, so that a full disk shows before the work starts."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as error:
+        if error.errno in _DISK_FULL:
+            raise
+        os.ftruncate(fd, size)  # file system without fallocate: a sparse file will do
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    view = data.cast("B") if data.format != "B" else data
+    done = 0
+    while done < len(view):
+        written = os.pwrite(fd, view[done:done + _CHUNK], offset + done)
+        if written <= 0:
+            raise OSError(errno.EIO, "short write")
+        done += written
+
+
+def _pread_all(fd: int, out: memoryview, offset: int) -> None:
+    done = 0
+    while done < len(out):
+        got = os.preadv(fd, [out[done:done + _CHUNK]], offset + done)
+        if got <= 0:
+            raise OSError(errno.EIO, "the temporary file is shorter than expected")
+        done += got

@@ -1,0 +1,320 @@
+"""The streaming engine: a fit over features read from disk a block at a time, in bounded memory.
+
+The two-pass shape of DESIGN.md, on one machine:
+
+1. **map**: blocks of rows are read in order (the main thread reads the next block while worker
+   threads fit the previous ones, BLAS held to one thread per worker); each block is fitted by
+   ``lm_fit`` (and ``contrasts_fit``) and its per-feature summaries are stored (in memory, or
+   spilled to files when they do not fit in the budget); feature IDs are stored as read.
+2. **reduce**: the variance prior from all residual variances (``moderate_variances``); with
+   B-statistics, the prior of non-zero coefficients from every chunk's largest |t|.
+3. **map** over the stored summaries: each chunk is moderated with the prior and its table rows
+   computed by ``top_table``; then one global step adjusts all p-values and orders the rows,
+   and the table is written block by block, sorted by gathering rows from the store.
+
+The table equals ``top_table(ebayes(lm_fit(...)))`` of the whole matrix (rows are independent
+given the prior), whatever the block size or the number of threads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from manylm.design.matrix import Design
+from manylm.engine.chunk_model import (
+    FIT_FIELDS,
+    ChunkModel,
+    moderated_chunk,
+    table_chunk,
+)
+from manylm.engine.fit_pass import fit_pass
+from manylm.engine.plan import plan_streaming
+from manylm.engine.prior_reduce import (
+    TopCandidates,
+    TRange,
+    candidate_floor,
+    coefficient_prior,
+    estimate_prior,
+    merge_candidates,
+    merge_t_ranges,
+    t_range,
+    top_candidates,
+)
+from manylm.engine.run_control import phase_timer, release_freed_memory, sigterm_as_interrupt
+from manylm.engine.run_inputs import PreparedRun, prepare_run
+from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
+from manylm.engine.streaming_table import SORT_KEY_FIELD, finish_table, sort_key
+from manylm.moderate.moderated_fit import ModeratedFit
+
+__all__ = ["StreamingResult", "add_table_fields", "fit_streaming", "run_prepared",
+           "store_table_chunk"]
+
+
+@dataclass
+class StreamingResult:
+    """What a streamed (or distributed) run produced.
+
+    Attributes
+    ----------
+    table : DataFrame or None
+        The results table (indexed by feature) when no output file was given.
+    n_features : int
+    moderated : bool
+    prior : dict
+        ``df_prior`` and ``s2_prior``: a number, or min / median / max when per feature.
+    engine : dict
+        How it ran: engine name, memory budget, block rows, workers, spill.
+    timings : dict of str to float
+        Seconds per phase (wall clock), and CPU seconds of the process (``<phase>_cpu``).
+    notes : list of str
+        Things the user should know (e.g. stale spill directories removed).
+    """
+
+    table: pd.DataFrame | None
+    n_features: int
+    moderated: bool
+    prior: dict[str, Any]
+    engine: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_streaming(
+    data: Any,
+    design: Design | str | pd.DataFrame | NDArray[np.float64],
+    *,
+    samples: pd.DataFrame | None = None,
+    reference: Mapping[str, object] | None = None,
+    coef: Any = None,
+    contrasts: Sequence[str] | pd.DataFrame | None = None,
+    weights: Any = None,
+    moderate: bool = True,
+    trend: bool = False,
+    robust: bool = False,
+    treat_lfc: float | None = None,
+    proportion: float = 0.01,
+    confint: float = 0.95,
+    adjust: str = "BH",
+    sort_by: str = "p",
+    out: str | os.PathLike[str] | None = None,
+    memory: int | None = None,
+    block_rows: int | None = None,
+    n_jobs: int | None = None,
+    spill: bool | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> StreamingResult:
+    """Fit, moderate and tabulate every feature of a matrix read a block of rows at a time.
+
+    The same numbers as ``top_table(ebayes(lm_fit(data, design)), coef)`` (or ``treat``, or
+    ordinary statistics), computed in bounded memory: see :mod:`manylm.engine.streaming`.
+
+    Parameters
+    ----------
+    data : FeatureBlockSource, array or DataFrame
+        Features x samples: a block source (``manylm.io.block_sources.open_feature_blocks``)
+        or a matrix in memory (wrapped in an :class:`~manylm.engine.ArraySource`).
+    design, samples, reference :
+        As for :func:`manylm.lm_fit`.
+    coef : str, int or list, optional
+        What to test, as for :func:`manylm.top_table` (several: an F table).
+    contrasts : list of str or DataFrame, optional
+        Contrasts of the coefficients to test instead (``contrasts_fit``): expressions such
+        as ``"CvB = cancer[Cancer] - cancer[Biopsy]"``, or a coefficients x contrasts matrix.
+    weights : array, Series or block source, optional
+        One weight per sample, or a features x samples weights matrix (a block source, array
+        or DataFrame with the data's features in the same order).
+    moderate, trend, robust, treat_lfc, proportion :
+        As for :func:`manylm.ebayes` / :func:`manylm.treat`; ``moderate=False`` gives ordinary
+        statistics.
+    confint, adjust, sort_by :
+        As for :func:`manylm.top_table` (no filtering: every feature is in the table).
+    out : path, optional
+        Write the table there (TSV, CSV, gzip, Parquet by suffix; ``"-"``: standard output)
+        instead of returning it.
+    memory : int, optional
+        Memory budget in bytes (default: a quarter of the free memory, 256 MiB to 1 GiB).
+    block_rows, n_jobs : int, optional
+        Rows per block (default from the budget) and fitting threads (default: every core).
+    spill : bool, optional
+        Force spilling summaries to files (True) or keeping them in memory (False).
+    spill_dir : path, optional
+        Where to spill (default: beside ``out``, or ``TMPDIR``).
+    progress : callable, optional
+        Called with the number of features fitted after each block.
+
+    Returns
+    -------
+    StreamingResult
+        With the table when ``out`` is None.
+    """
+    run = prepare_run(data, design, samples=samples, reference=reference, coef=coef,
+                      contrasts=contrasts, weights=weights, moderate=moderate, trend=trend,
+                      robust=robust, treat_lfc=treat_lfc, proportion=proportion,
+                      confint=confint, adjust=adjust, sort_by=sort_by)
+    return run_prepared(run, out=out, memory=memory, block_rows=block_rows, n_jobs=n_jobs,
+                        spill=spill, spill_dir=spill_dir, progress=progress, collect=out is None)
+
+
+def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory: int | None,
+                 block_rows: int | None = None, n_jobs: int | None = None,
+                 spill: bool | None = None, spill_dir: str | os.PathLike[str] | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 collect: bool = False) -> StreamingResult:
+    """Run a checked request on this machine (see :func:`fit_streaming`)."""
+    model = run.model
+    plan = plan_streaming(
+        run.n_features, run.model.design.n_samples, model.n_coefficients,
+        itemsize=np.dtype(run.source.dtype).itemsize, memory=memory,
+        natural_block_rows=int(getattr(run.source, "natural_block_rows", 1) or 1),
+        n_jobs=n_jobs, block_rows=block_rows, weights_matrix=run.weights_source is not None,
+        trend=model.trend, robust=model.robust, spill=spill)
+    parent = Path(spill_dir) if spill_dir is not None else (
+        Path(out).absolute().parent if out is not None and os.fspath(out) != "-"
+        else Path(tempfile.gettempdir()))
+    timings: dict[str, float] = {}
+    release_freed_memory()
+    with sigterm_as_interrupt(), SpillDirectory(parent) as directory:
+        assert directory.path is not None
+        spill_path = directory.path if plan.spill else None
+        summaries = FeatureStore(run.n_features, spill_path, prefix="fit.")
+        results = FeatureStore(run.n_features, spill_path, prefix="table.")
+        ids = None if run.positional_ids else IdStore(run.n_features, spill_path)
+        try:
+            with phase_timer(timings, "fit"):
+                fit_pass(run, plan, summaries, ids, progress)
+            with phase_timer(timings, "prior"):
+                prior = _estimate_prior(model, summaries)
+                var_prior = _coefficient_priors(model, summaries, prior, plan.pass_rows)
+            with phase_timer(timings, "table"):
+                _table_pass(run, summaries, prior, var_prior, results, plan.pass_rows,
+                            plan.n_workers)
+                summaries.close()
+            with phase_timer(timings, "write"):
+                table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,
+                                     sort_by=run.sort_by, out=out, collect=collect,
+                                     temp_dir=directory.path, block_rows=plan.pass_rows)
+        finally:
+            summaries.close()
+            results.close()
+            if ids is not None:
+                ids.close()
+    notes = [f"removed a stale spill directory of a run that was killed: {path}"
+             for path in directory.removed_stale]
+    return StreamingResult(table=table, n_features=run.n_features, moderated=model.moderate,
+                           prior=prior.summary, engine={"name": "streaming",
+                                                                **plan.describe()},
+                           timings=timings, notes=notes)
+
+
+# ----------------------------------------------------------------------------------- reduce
+
+
+@dataclass(frozen=True)
+class _StoredPrior:
+    """The prior once its per-feature arrays are in the store: scalars, or None for "stored"."""
+
+    df_prior: float | None
+    s2_prior: float | None
+    s2_prior_median: float
+    summary: dict[str, Any]
+
+
+def _estimate_prior(model: ChunkModel, summaries: FeatureStore) -> _StoredPrior:
+    prior = estimate_prior(model, summaries.read_all("residual_variance"),
+                           summaries.read_all("df_residual"),
+                           summaries.read_all("mean") if model.trend else None)
+    for name, values in prior.per_feature().items():
+        summaries.add(name)
+        summaries.write(name, 0, values)
+    scalars = prior.scalars()
+    return _StoredPrior(scalars.get("df_prior"), scalars.get("s2_prior"), prior.s2_prior_median,
+                        prior.summary() if prior.moderated else {})
+
+
+def _chunk(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior, start: int,
+           stop: int, var_prior: dict[int, float]) -> ModeratedFit:
+    fields = {name: summaries.read(name, start, stop) for name in FIT_FIELDS}
+    posterior: dict[str, Any] = {name: summaries.read(name, start, stop)
+                                 for name in ("s2_post", "df_total")}
+    for name in ("df_prior", "s2_prior"):
+        value = getattr(prior, name)
+        posterior[name] = summaries.read(name, start, stop) if value is None else value
+    return moderated_chunk(model, fields, posterior, var_prior)
+
+
+def _coefficient_priors(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior,
+                        pass_rows: int) -> dict[int, float]:
+    """The B-statistic's prior for the tested coefficient, over all features (two passes)."""
+    if not model.has_lods:
+        return {}
+    j = 0  # the tested coefficient, first (and only) column of the stored fits
+    n_rows = summaries.n_rows
+    spans = [(s, min(n_rows, s + pass_rows)) for s in range(0, n_rows, pass_rows)]
+    n_keep = int(np.ceil(model.proportion / 2 * n_rows))
+    merged = TRange(0, -np.inf, np.empty(0))
+    for start, stop in spans:
+        found = t_range(_chunk(model, summaries, prior, start, stop, {}), j, n_keep)
+        merged = merge_t_ranges([merged, found], n_keep)
+    n_top = int(np.ceil(model.proportion / 2 * merged.n_valid))
+    floor = candidate_floor(merged, n_top)
+    best: TopCandidates | None = None
+    for start, stop in spans:
+        result = _chunk(model, summaries, prior, start, stop, {})
+        proposed = top_candidates(result, j, n_top=n_top, df_max=merged.df_max,
+                                  first_row=start, floor=floor)
+        best = merge_candidates([proposed] if best is None else [best, proposed], n_top)
+    assert best is not None
+    return {j: coefficient_prior(best, merged.n_valid, merged.df_max,
+                                 proportion=model.proportion,
+                                 stdev_coef_lim=model.stdev_coef_lim,
+                                 s2_prior_median=prior.s2_prior_median)}
+
+
+# ------------------------------------------------------------------------------------ map 2
+
+
+def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
+                var_prior: dict[int, float], results: FeatureStore, pass_rows: int,
+                n_workers: int) -> None:
+    """Every chunk's table rows (and sort key) into ``results``, chunks on ``n_workers``."""
+    add_table_fields(run, results)
+    n_rows = summaries.n_rows
+    spans = [(s, min(n_rows, s + pass_rows)) for s in range(0, n_rows, pass_rows)]
+
+    def moderate(span: tuple[int, int]) -> None:
+        result = _chunk(run.model, summaries, prior, span[0], span[1], var_prior)
+        store_table_chunk(run, results, span[0], table_chunk(run.model, result))
+
+    with ThreadPoolExecutor(max(1, min(n_workers, len(spans))),
+                            thread_name_prefix="manylm-table") as pool:
+        for done in pool.map(moderate, spans):  # re-raises a chunk's error
+            del done
+
+
+def add_table_fields(run: PreparedRun, results: FeatureStore) -> None:
+    """The fields of the table's values (and of the sort key when it is not p)."""
+    for name in run.value_columns:
+        results.add(name)
+    if run.sort_by not in ("p", "none"):
+        results.add(SORT_KEY_FIELD)
+
+
+def store_table_chunk(run: PreparedRun, results: FeatureStore, start: int,
+                      columns: dict[str, NDArray[np.float64]]) -> None:
+    """A chunk's table columns (and its sort key) into ``results`` from row ``start``."""
+    for name in run.value_columns:
+        results.write(name, start, columns[name])
+    key = sort_key(columns, run.sort_by)
+    if key is not None:
+        results.write(SORT_KEY_FIELD, start, key)

@@ -1,0 +1,145 @@
+"""The Dask backend gives the in-memory table, on a distributed cluster too, despite lost workers.
+
+One LocalCluster (2 worker processes) serves the whole module.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import manylm
+from manylm.engine import ArraySource
+from reference_data import assert_close
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+cloudpickle = pytest.importorskip("cloudpickle")
+
+from manylm.engine.dask_backend import connect, fit_dask  # noqa: E402
+
+FORMULA = "~ group + batch"
+RTOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def client():
+    # The workers must unpickle the test's own source classes.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    with distributed.Client(cluster) as dask_client:
+        yield dask_client
+    cluster.close()
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, Any]:
+    rng = np.random.default_rng(11)
+    samples = pd.DataFrame({"group": np.repeat(["A", "B"], 5), "batch": np.tile(["x", "y"], 5)},
+                           index=[f"S{i}" for i in range(10)])
+    y = 6 + rng.normal(size=(400, 10)) * np.sqrt(0.1 / rng.chisquare(4, (400, 1)) * 4)
+    y[:20, 5:] += 1.0
+    y[rng.random(y.shape) < 0.03] = np.nan
+    ids = [f"g{i:03d}" for i in range(400)]
+    return {"samples": samples, "expression": pd.DataFrame(y, index=ids, columns=samples.index),
+            "weights": pd.DataFrame(rng.gamma(3, 0.3, y.shape), index=ids,
+                                    columns=samples.index)}
+
+
+def reference(data: dict[str, Any], coef: Any, *, weights: Any = None, trend: bool = False,
+              robust: bool = False, treat_lfc: float | None = None,
+              sort_by: str = "p") -> pd.DataFrame:
+    fit = manylm.lm_fit(data["expression"], FORMULA, samples=data["samples"], weights=weights)
+    if treat_lfc is not None:
+        result = manylm.treat(fit, lfc=treat_lfc, trend=trend, robust=robust)
+    else:
+        result = manylm.ebayes(fit, trend=trend, robust=robust)
+    return result.top_table(coef, sort_by=sort_by)
+
+
+def assert_same_table(ours: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Same columns and rows, in order; values to rtol 1e-9 (floor: 1e-9 x a column's median)."""
+    assert list(ours.columns) == list(expected.columns)
+    assert list(ours.index) == list(expected.index)
+    for column in expected.columns:
+        assert_close(ours[column], expected[column], RTOL, what=str(column))
+
+
+def as_dask(frame: pd.DataFrame, rows: int) -> Any:
+    return da.from_array(frame.to_numpy(), chunks=(rows, frame.shape[1]))
+
+
+def test_threads_without_a_cluster(data) -> None:
+    expected = reference(data, "group[B]", trend=True, robust=True)
+    got = fit_dask(as_dask(data["expression"], 37), FORMULA, samples=data["samples"],
+                   feature_ids=data["expression"].index, sample_ids=data["samples"].index,
+                   coef="group[B]", trend=True, robust=True)
+    assert_same_table(got.table, expected)
+    assert got.engine["scheduler"] == "local threads"
+
+
+@pytest.mark.parametrize("case", [
+    {"coef": "group[B]"},
+    {"coef": "group[B]", "trend": True, "robust": True, "sort_by": "none"},
+    {"coef": ["group[B]", "batch[y]"], "robust": True},
+    {"coef": "group[B]", "treat_lfc": 0.2},
+], ids=["t", "trend-robust-unsorted", "F", "treat"])
+def test_block_source_on_a_cluster(client, data, case: dict[str, Any]) -> None:
+    options = {k: v for k, v in case.items() if k != "coef"}
+    expected = reference(data, case["coef"], **options)
+    got = fit_dask(ArraySource(data["expression"]), FORMULA, samples=data["samples"],
+                   coef=case["coef"], client=client, rows_per_task=61, **options)
+    assert_same_table(got.table, expected)
+    assert got.engine["name"] == "dask" and got.engine["tasks"] == 7
+
+
+def test_dask_arrays_with_weights_to_a_file(client, data, tmp_path: Path) -> None:
+    expected = reference(data, "group[B]", weights=data["weights"])
+    got = fit_dask(as_dask(data["expression"], 50), FORMULA, samples=data["samples"],
+                   feature_ids=data["expression"].index, sample_ids=data["samples"].index,
+                   weights=as_dask(data["weights"], 64), coef="group[B]", client=client,
+                   out=tmp_path / "table.tsv")
+    assert got.table is None
+    table = pd.read_csv(tmp_path / "table.tsv", sep="\t", index_col=0)
+    table.index = table.index.astype(str)
+    expected.index.name = "feature"
+    assert_same_table(table, expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.tsv"]
+
+
+class DiesOnce(ArraySource):
+    """Kills the worker process reading rows 122-182 the first time they are read."""
+
+    def __init__(self, data: pd.DataFrame, marker: Path) -> None:
+        super().__init__(data)
+        self.marker = str(marker)
+
+    def read(self, start: int, stop: int, samples=None):
+        if start == 122 and not os.path.exists(self.marker):
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(1)  # as if the machine went away: no clean-up, no exception
+        return super().read(start, stop, samples)
+
+
+def test_a_lost_worker_is_replaced_and_the_table_is_the_same(client, data,
+                                                             tmp_path: Path) -> None:
+    expected = reference(data, "group[B]", trend=True)
+    marker = tmp_path / "killed"
+    got = fit_dask(DiesOnce(data["expression"], marker), FORMULA, samples=data["samples"],
+                   coef="group[B]", trend=True, client=client, rows_per_task=61)
+    assert marker.exists()  # a worker did die, mid-run
+    assert_same_table(got.table, expected)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error() -> None:
+    with pytest.raises(manylm.InputError, match="no Dask scheduler answered"), \
+            connect("tcp://127.0.0.1:9", timeout="1s"):
+        pass

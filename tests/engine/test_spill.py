@@ -1,0 +1,76 @@
+"""The per-feature stores: the same values whether kept in memory or spilled to files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from manylm.engine.spill import PREFIX, FeatureStore, IdStore, SpillDirectory, remove_stale
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_fields_round_trip(tmp_path: Path, spilled: bool) -> None:
+    store = FeatureStore(1000, tmp_path if spilled else None)
+    store.add("vector")
+    store.add("matrix", 3)
+    store.add("column", 1)
+    rng = np.random.default_rng(0)
+    vector, matrix = rng.normal(size=1000), rng.normal(size=(1000, 3))
+    for start in range(0, 1000, 300):
+        store.write("vector", start, vector[start:start + 300])
+        store.write("matrix", start, matrix[start:start + 300])
+        store.write("column", start, matrix[start:start + 300, :1])
+    np.testing.assert_array_equal(store.read_all("vector"), vector)
+    np.testing.assert_array_equal(store.read("matrix", 250, 700), matrix[250:700])
+    assert store.read("column", 0, 10).shape == (10, 1)
+    rows = rng.permutation(1000)[:400]
+    np.testing.assert_array_equal(store.gather("vector", rows), vector[rows])
+    np.testing.assert_array_equal(store.gather("matrix", rows), matrix[rows])
+    store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_ids_round_trip(tmp_path: Path, spilled: bool) -> None:
+    ids = [f"feature-{i}" * (i % 3) for i in range(500)]  # empty strings too
+    ids[17] = 'a "quoted", tabbed\tname'
+    store = IdStore(500, tmp_path if spilled else None)
+    for start in range(0, 500, 128):
+        store.append(start, np.array(ids[start:start + 128], dtype=object))
+    assert store.read(100, 300).to_pylist() == ids[100:300]
+    rows = np.random.default_rng(1).permutation(500)
+    assert store.gather(rows).to_pylist() == [ids[r] for r in rows]
+    assert store.special == {'"', ",", "\t"}
+    with pytest.raises(RuntimeError, match="out of order"):
+        store.append(0, pa.array(["x"]))
+    store.close()
+
+
+def test_spill_directory_is_removed_even_on_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError), SpillDirectory(tmp_path) as directory:
+        assert directory.path is not None and directory.path.parent == tmp_path
+        (directory.path / "data").write_text("x")
+        raise ValueError
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_directories_of_dead_processes_are_stale(tmp_path: Path) -> None:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    host = os.uname().nodename
+    dead = tmp_path / f"{PREFIX}{host}-{int(finished.stdout)}-1234abcd"
+    alive = tmp_path / f"{PREFIX}{host}-{os.getpid()}-1234abcd"
+    elsewhere = tmp_path / f"{PREFIX}other-host-{int(finished.stdout)}-1234abcd"
+    unrelated = tmp_path / "results.tsv"
+    for folder in (dead, alive, elsewhere):
+        folder.mkdir()
+    unrelated.write_text("x")
+    assert remove_stale(tmp_path) == [str(dead)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [alive.name, elsewhere.name, unrelated.name])

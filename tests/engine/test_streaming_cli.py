@@ -1,0 +1,115 @@
+"""``manylm fit`` through run_streaming_fit: the engine it picks, and the same files either way."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manylm.cli.fit_command import FitRequest, run_fit
+from manylm.cli.streaming_fit import choose_engine, parse_memory, run_streaming_fit
+from manylm.errors import InputError
+from reference_data import assert_close
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("streaming_cli")
+    rng = np.random.default_rng(5)
+    samples = pd.DataFrame({"sample": [f"S{i:02d}" for i in range(12)],
+                            "group": np.repeat(["A", "B"], 6), "batch": np.tile(["x", "y"], 6)})
+    samples.to_csv(folder / "samples.tsv", sep="\t", index=False)
+    values = rng.normal(7, 1, (2500, 12))
+    values[rng.random(values.shape) < 0.02] = np.nan
+    frame = pd.DataFrame(values, columns=samples["sample"])
+    frame.insert(0, "feature", [f"f{i:05d}" for i in range(2500)])
+    frame.to_parquet(folder / "expr.parquet", index=False)
+    frame.to_csv(folder / "expr.tsv", sep="\t", index=False)
+    beta = frame.copy()
+    beta.iloc[:, 1:] = 1 / (1 + np.exp(-(beta.iloc[:, 1:] - 7)))
+    beta.to_parquet(folder / "beta.parquet", index=False)
+    return {"dir": folder, "parquet": folder / "expr.parquet", "tsv": folder / "expr.tsv",
+            "beta": folder / "beta.parquet", "samples": folder / "samples.tsv"}
+
+
+def request(files: dict[str, Path], out: Path, **options) -> FitRequest:
+    return FitRequest(expression=str(options.pop("expression", files["parquet"])),
+                      samples=str(files["samples"]), design="~ group + batch",
+                      out=str(out), quiet=True, **options)
+
+
+def flat(prior: dict) -> dict[str, float]:
+    """``{"s2_prior": {"min": 1, ...}}`` as ``{"s2_prior.min": 1, ...}``; None (inf) as NaN."""
+    out = {}
+    for name, value in prior.items():
+        for key, number in (value.items() if isinstance(value, dict) else [("", value)]):
+            out[f"{name}.{key}"] = float("nan") if number is None else number
+    return out
+
+
+@pytest.mark.parametrize("options", [
+    {"tests": ["group[B]"]},
+    {"tests": ["group", "batch"], "trend": True, "sort": "none"},
+    {"contrasts": ["BvsA=group[B]"], "robust": True, "sort": "t"},
+    {"tests": ["group[B]"], "treat_lfc": 0.1},
+    {"tests": ["group[B]"], "methylation": "beta", "expression": "beta"},
+], ids=["t", "F-trend", "contrast-robust", "treat", "methylation"])
+def test_streamed_files_match_the_in_memory_ones(files, tmp_path: Path, options) -> None:
+    if options.get("expression") == "beta":
+        options["expression"] = files["beta"]
+    memory_out, stream_out = tmp_path / "memory.tsv", tmp_path / "stream.tsv"
+    run_fit(request(files, memory_out, **dict(options)))
+    assert run_streaming_fit(request(files, stream_out, **dict(options)), memory=None,
+                             dask=None, engine="streaming") == 0
+    ours_table = pd.read_csv(stream_out, sep="\t")
+    theirs_table = pd.read_csv(memory_out, sep="\t")
+    assert list(ours_table.columns) == list(theirs_table.columns)
+    assert list(ours_table["feature"]) == list(theirs_table["feature"])
+    for column in theirs_table.columns[1:]:
+        assert_close(ours_table[column], theirs_table[column], 1e-9, what=column)
+    ours = json.loads(Path(f"{stream_out}.run.json").read_text())
+    theirs = json.loads(Path(f"{memory_out}.run.json").read_text())
+    for key in ("inputs", "n_features", "samples", "design", "tests", "options", "transform"):
+        assert ours[key] == theirs[key], key
+    assert ours["engine"]["name"] == "streaming"
+    assert flat(ours["prior"]) == pytest.approx(flat(theirs["prior"]), rel=1e-9, nan_ok=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["memory.tsv", "memory.tsv.run.json", "stream.tsv", "stream.tsv.run.json"])
+
+
+def test_small_files_stay_in_memory(files, tmp_path: Path) -> None:
+    assert choose_engine(str(files["parquet"]), 12, None) == "in-memory"
+    assert choose_engine(str(files["parquet"]), 12, parse_memory("100k")) == "streaming"
+    out = tmp_path / "auto.tsv"
+    run_streaming_fit(request(files, out, tests=["group[B]"]), memory=None, dask=None)
+    assert "engine" not in json.loads(Path(f"{out}.run.json").read_text())
+    # A text matrix cannot be streamed; without --memory it is simply read whole.
+    run_streaming_fit(request(files, out, tests=["group[B]"], expression=files["tsv"]),
+                      memory=None, dask=None)
+
+
+def test_memory_budget_streams_and_spills(files, tmp_path: Path) -> None:
+    out = tmp_path / "budget.tsv"
+    run_streaming_fit(request(files, out, tests=["group[B]"]), memory=parse_memory("1M"),
+                      dask=None)
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record["engine"]["name"] == "streaming"
+    assert record["engine"]["memory_budget"] == "1.0 MiB"
+    assert record["engine"]["spill"] == "disk"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"expression": "tsv"}, "cannot be read a block of rows at a time"),
+    ({"counts": True}, "--counts need(s) every feature in memory at once, so --memory"),
+    ({"block": "batch"}, "--block need(s) every feature in memory"),
+])
+def test_what_cannot_be_streamed_is_said(files, tmp_path: Path, options, message) -> None:
+    if options.get("expression") == "tsv":
+        options["expression"] = files["tsv"]
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_streaming_fit(request(files, tmp_path / "x.tsv", tests=["group[B]"], **options),
+                          memory=parse_memory("1G"), dask=None)
+    assert list(tmp_path.iterdir()) == []
