@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from manylm.cli.progress import FeatureProgress
+from manylm.engine.run_control import sigterm_as_interrupt
 
 __all__ = ["add_parser", "run"]
 
@@ -57,23 +54,6 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (``kill``, a scheduler's time limit) like Ctrl-C: clean up, then exit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -89,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                          f"({'MiB read' if text else 'features'})",
                          _MIB if text else 1, enabled=not args.quiet)
     try:
-        with _terminate_as_interrupt():
+        with sigterm_as_interrupt():
             summary = convert_matrix(args.input, args.output, dtype=args.dtype,
                                      row_group_rows=args.row_group_rows, progress=progress)
     finally:
