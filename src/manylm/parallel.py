@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["cpu_count", "parallel_map"]
+__all__ = ["cpu_count", "parallel_map", "parallel_slices"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -56,3 +56,15 @@ def parallel_map(function: Callable[[T], R], items: Iterable[T], *,
         return list(_pool().map(function, work))
     with ThreadPoolExecutor(n_jobs) as pool:
         return list(pool.map(function, work))
+
+
+def parallel_slices(function: Callable[[slice], object], n_items: int, *,
+                    min_items: int = 40_000) -> None:
+    """``function(part)`` for consecutive slices covering ``range(n_items)``, one per core.
+
+    For element-wise kernels that release the GIL (NumPy, SciPy ufuncs, numba ``nogil``):
+    vectors shorter than ``min_items`` per core run in one call on this thread.
+    """
+    workers = max(1, min(cpu_count(), n_items // max(1, min_items)))
+    bounds = [n_items * i // workers for i in range(workers + 1)]
+    parallel_map(function, [slice(bounds[i], bounds[i + 1]) for i in range(workers)])

@@ -72,10 +72,18 @@ class ModeratedFit:
         """t statistics of coefficient ``j`` (treat: shifted towards zero by the threshold)."""
         return self._cached(("t", j), lambda: self._t(j))
 
+    def standard_error_of(self, j: int) -> NDArray[np.floating]:
+        """Standard errors of coefficient ``j``: unscaled stdev x posterior residual sd."""
+        return self._cached(("se", j), lambda: self.fit.stdev_unscaled[:, j] * self._s_post)
+
+    @property
+    def _s_post(self) -> NDArray[np.floating]:
+        return self._cached("s_post", lambda: np.sqrt(self.s2_post))
+
     def _t(self, j: int) -> NDArray[np.floating]:
         coefficient = self.fit.coefficients[:, j]
+        se = self.standard_error_of(j)
         with np.errstate(invalid="ignore", divide="ignore"):
-            se = self.fit.stdev_unscaled[:, j] * np.sqrt(self.s2_post)
             if self.treat_lfc is None:
                 return coefficient / se
             lfc = self.treat_lfc
@@ -101,7 +109,7 @@ class ModeratedFit:
         df = np.where(self.df_total > 0, self.df_total, np.nan)
         if self.treat_lfc is None:
             return 2 * student_t_sf(np.abs(self.t_of(j)), df)
-        se = self.fit.stdev_unscaled[:, j] * np.sqrt(self.s2_post)
+        se = self.standard_error_of(j)
         coefficient = np.abs(self.fit.coefficients[:, j])
         with np.errstate(invalid="ignore", divide="ignore"):
             right = (coefficient - self.treat_lfc) / se

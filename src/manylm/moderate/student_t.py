@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from manylm.moderate.student_t_table import TailTable, tail_table
-from manylm.parallel import cpu_count, parallel_map
+from manylm.parallel import cpu_count, parallel_map, parallel_slices
 
 __all__ = ["student_t_quantile", "student_t_sf"]
 
@@ -56,17 +56,14 @@ def _common_table(df: NDArray[np.float64]) -> TailTable | None:
     return tail_table(float(first))
 
 
-def _tabulated(table: TailTable, t: NDArray[np.float64]) -> NDArray[np.float64]:
+def _tabulated(table: TailTable, t: NDArray[np.floating]) -> NDArray[np.float64]:
     flat = np.ascontiguousarray(t).ravel()
     out = np.empty(flat.size)
-    workers = cpu_count() if flat.size >= _PARALLEL_MIN * 4 else 1
-    bounds = np.linspace(0, flat.size, workers + 1).astype(int)
 
-    def run(i: int) -> None:
-        part = slice(bounds[i], bounds[i + 1])
+    def run(part: slice) -> None:
         table.upper_tail(flat[part], out[part])
 
-    parallel_map(run, range(workers))
+    parallel_slices(run, flat.size)
     return out.reshape(t.shape)
 
 
