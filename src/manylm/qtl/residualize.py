@@ -17,10 +17,13 @@ from numpy.typing import NDArray
 
 from manylm.design.estimability import RANK_TOLERANCE, estimable_columns
 from manylm.errors import DataError, DesignError
+from manylm.parallel import parallel_map
 
 __all__ = ["CovariateBasis", "StandardizedPhenotypes", "covariate_basis", "residualize",
            "standardize_phenotypes"]
 
+#: Phenotypes per chunk of the row-wise passes (about 3.5 MB of float64 at 445 samples).
+_CHUNK_ROWS = 1024
 #: A residual norm below this fraction of the centred norm counts as zero (lm's rank rule).
 ZERO_RESIDUAL = RANK_TOLERANCE
 
@@ -149,8 +152,16 @@ class StandardizedPhenotypes:
 
 
 def standardize_phenotypes(phenotypes: NDArray[np.floating], q: NDArray[np.float64],
-                           ids: Sequence[str] | NDArray[np.object_]) -> StandardizedPhenotypes:
+                           ids: Sequence[str] | NDArray[np.object_], *,
+                           n_threads: int = 1) -> StandardizedPhenotypes:
     """Residualise the phenotypes on the covariates and scale them to unit norm.
+
+    This runs before the first genotype block can be multiplied, so a scan on several cores
+    would leave all but one idle meanwhile: the row-wise passes (centring, norms, subtraction,
+    scaling into a C-contiguous result) are done in chunks of :data:`_CHUNK_ROWS` rows spread
+    over ``n_threads`` threads, fused where NumPy allows (no copy for the rows kept, no separate
+    contiguous copy). The values are bit for bit those of :func:`residualize` followed by the
+    division by the norm, whatever ``n_threads``.
 
     Parameters
     ----------
@@ -158,6 +169,7 @@ def standardize_phenotypes(phenotypes: NDArray[np.floating], q: NDArray[np.float
     q : array of shape (n_samples, rank)
     ids : sequence of str
         Phenotype IDs, for messages.
+    n_threads : int, default 1
 
     Raises
     ------
@@ -174,13 +186,34 @@ def standardize_phenotypes(phenotypes: NDArray[np.floating], q: NDArray[np.float
             f"{' ...' if len(bad) > 10 else ''}); a scan needs complete phenotypes: impute "
             "them or remove those rows (or those samples)"
         )
-    centred_norm = np.linalg.norm(values - values.mean(axis=1, keepdims=True), axis=1)
-    residuals = residualize(values, q)
-    norm = np.linalg.norm(residuals, axis=1)
+    n_rows = values.shape[0]
+    chunks = [slice(start, min(n_rows, start + _CHUNK_ROWS))
+              for start in range(0, n_rows, _CHUNK_ROWS)]
+    centred = np.empty_like(values)  # the layout of ``values``, as ``residualize`` makes
+    centred_norm = np.empty(n_rows)
+
+    def centre(rows: slice) -> None:
+        np.subtract(values[rows], values[rows].mean(axis=1, keepdims=True), out=centred[rows])
+        centred_norm[rows] = np.linalg.norm(centred[rows], axis=1)
+
+    parallel_map(centre, chunks, n_jobs=n_threads)
+    # one product over every phenotype: OpenBLAS rounds a row of a product differently with
+    # the number of rows, so chunking this would change the last bits of the scan's results
+    projection = (centred @ q) @ q.T
+    residuals = np.empty(values.shape)
+    norm = np.empty(n_rows)
+
+    def scale(rows: slice) -> None:
+        part = centred[rows]
+        part -= projection[rows]
+        norm[rows] = np.linalg.norm(part, axis=1)
+        # constant rows are dropped below; dividing them by 1 spares a warning
+        divisor = np.where(norm[rows] <= ZERO_RESIDUAL * centred_norm[rows], 1.0, norm[rows])
+        np.divide(part, divisor[:, None], out=residuals[rows])
+
+    parallel_map(scale, chunks, n_jobs=n_threads)
     zero = norm <= ZERO_RESIDUAL * centred_norm
     kept = np.flatnonzero(~zero)
-    residuals = residuals[kept]
-    norm = norm[kept]
-    residuals /= norm[:, None]
-    return StandardizedPhenotypes(np.ascontiguousarray(residuals), norm, kept,
-                                  np.flatnonzero(zero))
+    if len(kept) < n_rows:
+        residuals, norm = residuals[kept], norm[kept]
+    return StandardizedPhenotypes(residuals, norm, kept, np.flatnonzero(zero))

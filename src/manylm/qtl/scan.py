@@ -156,7 +156,8 @@ def _scan(genotypes: str | os.PathLike[str] | pd.DataFrame | GenotypeReader,
             "leave no residual degrees of freedom for a genotype test; use fewer covariates"
         )
     ids = np.asarray(frame.index.astype(str), dtype=object)
-    standardized = standardize_phenotypes(frame.to_numpy(dtype=np.float64), basis.q, ids)
+    standardized = standardize_phenotypes(frame.to_numpy(dtype=np.float64), basis.q, ids,
+                                          n_threads=settings.n_threads)
     not_tested = [str(ids[i]) for i in standardized.constant]
     if not_tested:
         warnings.warn(f"{len(not_tested)} phenotype(s) are constant once the covariates are "
