@@ -48,3 +48,25 @@ def test_per_feature_df_and_short_vectors_use_stdtr() -> None:
     np.testing.assert_array_equal(student_t_sf(t, df), special.stdtr(df, -t))
     np.testing.assert_array_equal(student_t_sf(t[:10], 7.5), special.stdtr(7.5, -t[:10]))
     assert tail_table(np.inf) is None and tail_table(0.5) is None
+
+
+def test_a_few_distinct_df_get_a_table_each() -> None:
+    rng = np.random.default_rng(5)
+    n = 30_000
+    t = np.concatenate([rng.standard_normal(n) * 4, [np.nan, np.inf, -np.inf, 0.0]])
+    # missing values: most features on 97.3 total df, some on 96.3 / 95.3, a rare one, NaN, inf
+    df = rng.choice([97.3, 96.3, 95.3, 12.0, np.nan, np.inf], t.size,
+                    p=[0.7, 0.15, 0.1, 0.02, 0.02, 0.01])
+    expected = np.where(np.isinf(df), special.ndtr(-t), special.stdtr(df, -t))
+    got = student_t_sf(t, df)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+
+
+def test_distinct_values_gives_up_beyond_the_limit() -> None:
+    from manylm.moderate.student_t_table import distinct_values
+
+    values, labels, counts = distinct_values(np.array([3.0, 3.0, np.nan, 5.0, np.nan, 3.0]), 4)
+    np.testing.assert_array_equal(values[:2], [3.0, np.nan])
+    assert values[2] == 5.0 and list(labels) == [0, 0, 1, 2, 1, 0] and list(counts) == [3, 2, 1]
+    assert distinct_values(np.arange(10.0), 4)[0].size == 0

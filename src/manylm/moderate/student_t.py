@@ -6,7 +6,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from manylm.moderate.student_t_table import TailTable, tail_table
+from manylm.moderate.student_t_table import (
+    TailTable,
+    distinct_values,
+    evaluate_grouped,
+    tail_table,
+)
 from manylm.parallel import cpu_count, parallel_map, parallel_slices
 
 __all__ = ["student_t_quantile", "student_t_sf"]
@@ -14,6 +19,10 @@ __all__ = ["student_t_quantile", "student_t_sf"]
 _PARALLEL_MIN = 10_000
 #: From this many values on one df, tabulating the tail (~0.2 ms) pays for itself.
 _TABLE_MIN = 4_096
+#: Several df (missing values: a few residual df): a table for each df with this many values,
+#: when there are at most _MAX_GROUPS distinct df.
+_GROUP_MIN = 2_048
+_MAX_GROUPS = 16
 
 
 def student_t_sf(t: NDArray[np.floating], df: NDArray[np.floating] | float) -> NDArray[np.floating]:
@@ -30,6 +39,10 @@ def student_t_sf(t: NDArray[np.floating], df: NDArray[np.floating] | float) -> N
         table = _common_table(df_array)
         if table is not None:
             return _tabulated(table, t)
+        if df_array.shape == t.shape:
+            grouped = _grouped(t, df_array)
+            if grouped is not None:
+                return grouped
     df = np.broadcast_to(df_array, t.shape)
     workers = cpu_count()
     if t.size < _PARALLEL_MIN or workers == 1:
@@ -64,6 +77,32 @@ def _tabulated(table: TailTable, t: NDArray[np.floating]) -> NDArray[np.float64]
         table.upper_tail(flat[part], out[part])
 
     parallel_slices(run, flat.size)
+    return out.reshape(t.shape)
+
+
+def _grouped(t: NDArray[np.floating], df: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """Tails on a few distinct df: one table per frequent df, ``stdtr`` for the rest."""
+    flat_df = np.ascontiguousarray(df).ravel()
+    values, labels, counts = distinct_values(flat_df, _MAX_GROUPS)
+    tables = [tail_table(float(v)) if c >= _GROUP_MIN else None
+              for v, c in zip(values, counts, strict=True)]
+    present = [table for table in tables if table is not None]
+    if not present:
+        return None
+    empty = np.zeros_like(present[0].coefficients)
+    coefficients = np.stack([empty if tb is None else tb.coefficients for tb in tables])
+    widths = np.array([0.0 if tb is None else tb.width for tb in tables])
+    dfs = np.array([1.0 if tb is None else tb.df for tb in tables])
+    flat_t = np.ascontiguousarray(t, dtype=np.float64).ravel()
+    out = np.empty(flat_t.size)
+
+    def run(part: slice) -> None:
+        evaluate_grouped(flat_t[part], labels[part], dfs, widths, coefficients, out[part])
+
+    parallel_slices(run, flat_t.size)
+    rest = np.flatnonzero(np.isnan(out) & ~np.isnan(flat_t))
+    if rest.size:
+        out[rest] = _sf(flat_t[rest], flat_df[rest])
     return out.reshape(t.shape)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-__all__ = ["TailTable", "tail_table"]
+__all__ = ["TailTable", "distinct_values", "evaluate_grouped", "tail_table"]
 
 #: Pieces and polynomial degree: 128 pieces of degree 7 reach the rounding floor (see above).
 PIECES = 128
@@ -78,34 +78,89 @@ def _log_tail(s: NDArray[np.float64], df: float) -> NDArray[np.float64]:
         return np.asarray(np.log(special.stdtr(df, -t)))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tail_at(value: float, df: float, width: float, coefficients: NDArray[np.float64]) -> float:
+    """P(T > value) from one table; NaN when |value| lies beyond it (or is NaN)."""
+    if value != value:
+        return np.nan
+    magnitude = abs(value)
+    if magnitude == np.inf:
+        return 0.0 if value > 0 else 1.0
+    pieces, terms = coefficients.shape
+    s = np.sqrt(np.log1p(magnitude * magnitude / df))  # inf when t^2 overflows
+    if not s < pieces * width:
+        return np.nan
+    piece = min(int(s / width), pieces - 1)
+    z = (s - (piece + 0.5) * width) / (width / 2)
+    log_p = coefficients[piece, terms - 1]
+    for k in range(terms - 2, -1, -1):
+        log_p = log_p * z + coefficients[piece, k]
+    tail = 0.5 if value == 0.0 else np.exp(log_p)
+    return tail if value > 0 else 1.0 - tail
+
+
 @numba.njit(cache=True, nogil=True)
 def _evaluate(t: NDArray[np.float64], df: float, width: float,
               coefficients: NDArray[np.float64], out: NDArray[np.float64]) -> int:
     """P(T > t) for every t; NaN (and a count) where t lies beyond the table."""
-    pieces, terms = coefficients.shape
-    half = width / 2
     beyond = 0
     for i in range(t.shape[0]):
-        value = t[i]
-        if value != value:
-            out[i] = np.nan
-            continue
-        magnitude = abs(value)
-        if magnitude == np.inf:
-            out[i] = 0.0 if value > 0 else 1.0
-            continue
-        s = np.sqrt(np.log1p(magnitude * magnitude / df))  # inf when t^2 overflows
-        if not s < pieces * width:
-            out[i] = np.nan
+        out[i] = _tail_at(t[i], df, width, coefficients)
+        if out[i] != out[i] and t[i] == t[i]:
             beyond += 1
-            continue
-        piece = min(int(s / width), pieces - 1)
-        z = (s - (piece + 0.5) * width) / half
-        log_p = coefficients[piece, terms - 1]
-        for k in range(terms - 2, -1, -1):
-            log_p = log_p * z + coefficients[piece, k]
-        tail = np.exp(log_p)
-        if value == 0.0:
-            tail = 0.5
-        out[i] = tail if value > 0 else 1.0 - tail
     return beyond
+
+
+@numba.njit(cache=True, nogil=True)
+def evaluate_grouped(t: NDArray[np.float64], labels: NDArray[np.int64],
+                      dfs: NDArray[np.float64], widths: NDArray[np.float64],
+                      coefficients: NDArray[np.float64], out: NDArray[np.float64]) -> int:
+    """As :func:`_evaluate`, value i on the table of group ``labels[i]`` (width 0: no table)."""
+    missing = 0
+    for i in range(t.shape[0]):
+        group = labels[i]
+        if widths[group] > 0:
+            out[i] = _tail_at(t[i], dfs[group], widths[group], coefficients[group])
+        else:
+            out[i] = np.nan
+        if out[i] != out[i] and t[i] == t[i]:
+            missing += 1
+    return missing
+
+
+@numba.njit(cache=True, nogil=True)
+def distinct_values(values: NDArray[np.float64], most: int
+                    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    """The distinct values (NaN is one), each value's label and the counts, in one pass.
+
+    Gives up (returns empty arrays) at more than ``most`` distinct values: meant for the few
+    residual df that missing values make.
+    """
+    found = np.empty(most, dtype=np.float64)
+    counts = np.zeros(most, dtype=np.int64)
+    labels = np.empty(values.shape[0], dtype=np.int64)
+    n_found = 0
+    last = 0
+    for i in range(values.shape[0]):
+        value = values[i]
+        if n_found == 0 or not _same(found[last], value):  # most runs repeat the last value
+            last = -1
+            for k in range(n_found):
+                if _same(found[k], value):
+                    last = k
+                    break
+            if last < 0:
+                if n_found == most:
+                    return (np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64),
+                            np.empty(0, dtype=np.int64))
+                found[n_found] = value
+                last = n_found
+                n_found += 1
+        labels[i] = last
+        counts[last] += 1
+    return found[:n_found].copy(), labels, counts[:n_found].copy()
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
