@@ -86,12 +86,10 @@ class BlockFitter:
         return dense
 
     def _observed_weights(self, finite: NDArray[np.bool_]) -> NDArray[np.floating]:
-        base: NDArray[Any] = (
-            np.ones(finite.shape[1], dtype=self.dtype)
-            if self.sample_weights is None
-            else self.sample_weights.astype(self.dtype)
-        )
-        return np.where(finite, base[None, :], 0.0).astype(self.dtype)
+        if self.sample_weights is None:
+            return finite.astype(self.dtype)
+        base: NDArray[Any] = self.sample_weights.astype(self.dtype)
+        return np.where(finite, base[None, :], 0.0).astype(self.dtype, copy=False)
 
     def _weighted(
         self, y: NDArray[np.floating], weights: NDArray[np.floating], keep_residuals: bool

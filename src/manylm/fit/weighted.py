@@ -21,6 +21,9 @@ lose little accuracy.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -55,17 +58,12 @@ def fit_weighted(
     """
     n_features, n_samples = y.shape
     n_coef = design.shape[1]
-    finite = np.isfinite(y)
-    if finite.all():
-        y0 = y
-        n_finite: NDArray[np.floating] | int = n_samples
-    else:
-        y0 = np.where(finite, y, 0.0)
-        n_finite = finite.sum(axis=1)
+    sums = _row_sums(np.ascontiguousarray(y), np.ascontiguousarray(weights, dtype=y.dtype))
+    y0, weighted_y = sums.y0, sums.weighted_y
     # limma's Amean: every finite value counts, whatever its weight.
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = y0.sum(axis=1) / n_finite
-    n_observed = np.count_nonzero(weights, axis=1)
+        mean = sums.y_total / sums.n_finite
+    n_observed = sums.n_observed
 
     scale = np.linalg.norm(design, axis=0)
     scale[scale == 0] = 1.0
@@ -74,13 +72,12 @@ def fit_weighted(
     # factorisation below works on contiguous vectors over features.
     pairs = (x[:, :, None] * x[:, None, :]).reshape(n_samples, n_coef * n_coef)
     gram = (pairs.T @ weights.T).reshape(n_coef, n_coef, n_features)
-    weighted_y = weights * y0
     xw = x.T @ weights.T  # X'w per feature: (p, G)
     xwy = x.T @ weighted_y.T
-    weight_total = weights.sum(axis=1)
+    weight_total = sums.weight_total
     if centre_rows:
         with np.errstate(invalid="ignore", divide="ignore"):
-            centre = np.where(weight_total > 0, weighted_y.sum(axis=1) / weight_total, 0.0)
+            centre = np.where(weight_total > 0, sums.weighted_y_total / weight_total, 0.0)
         rhs = np.stack([xwy - centre[None, :] * xw, xw], axis=1)  # (p, 2, G)
     else:
         centre = np.zeros(n_features, dtype=y.dtype)
@@ -96,7 +93,7 @@ def fit_weighted(
     df = (n_observed - rank).astype(np.float64)
     # RSS = sum w (y - c)^2 - b'X'W(y - c); accurate unless the fit explains nearly everything,
     # which the rounding-error bound detects (then the explicit residuals are used).
-    total = np.einsum("gn,gn->g", weighted_y, y0)
+    total = sums.weighted_squares
     rss = total - centre**2 * weight_total - np.einsum("pg,pg->g", centred, rhs[:, 0, :])
     bound = 4 * np.sqrt(n_samples) * (1 + np.sqrt(n_coef)) * np.finfo(y.dtype).eps * total
     redo = (~(rss * 1e-9 >= bound) & (df > 0)) | keep_residuals
@@ -125,6 +122,66 @@ def fit_weighted(
         residuals=full_residuals,
         fitted=fitted,
     )
+
+
+class _RowSums(NamedTuple):
+    y0: NDArray[np.floating]  # y with non-finite values set to 0
+    weighted_y: NDArray[np.floating]  # w y0
+    n_finite: NDArray[np.int64]
+    y_total: NDArray[np.floating]  # sum of the finite values
+    n_observed: NDArray[np.int64]  # non-zero weights
+    weight_total: NDArray[np.floating]
+    weighted_y_total: NDArray[np.floating]  # sum w y0
+    weighted_squares: NDArray[np.floating]  # sum w y0^2
+
+
+def _row_sums(y: NDArray[np.floating], weights: NDArray[np.floating]) -> _RowSums:
+    """Every per-row sum the fit needs, and the zero-filled and weighted data, in one pass."""
+    y0, weighted_y = np.empty_like(y), np.empty_like(y)
+    n = y.shape[0]
+    n_finite, n_observed = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    y_total, weight_total = np.empty(n, dtype=y.dtype), np.empty(n, dtype=y.dtype)
+    weighted_y_total, weighted_squares = np.empty(n, dtype=y.dtype), np.empty(n, dtype=y.dtype)
+    _row_sums_kernel(y, weights, y0, weighted_y, n_finite, y_total, n_observed, weight_total,
+                     weighted_y_total, weighted_squares)
+    return _RowSums(y0, weighted_y, n_finite, y_total, n_observed, weight_total,
+                    weighted_y_total, weighted_squares)
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _row_sums_kernel(y: NDArray[Any], weights: NDArray[Any], y0: NDArray[Any],
+                     weighted_y: NDArray[Any], n_finite: NDArray[np.int64], y_total: NDArray[Any],
+                     n_observed: NDArray[np.int64], weight_total: NDArray[Any],
+                     weighted_y_total: NDArray[Any], weighted_squares: NDArray[Any]) -> None:
+    # Branch-free, and sums that may be reassociated: the inner loop runs on SIMD lanes (NaN
+    # and infinity keep their meaning: no finite-math assumption).
+    for i in range(y.shape[0]):
+        count = 0
+        observed = 0
+        total = 0.0
+        w_total = 0.0
+        wy_total = 0.0
+        squares = 0.0
+        for j in range(y.shape[1]):
+            raw = y[i, j]
+            finite = np.abs(raw) < np.inf
+            value = raw if finite else 0.0
+            w = weights[i, j]
+            y0[i, j] = value
+            wy = w * value
+            weighted_y[i, j] = wy
+            count += finite
+            observed += w != 0
+            total += value
+            w_total += w
+            wy_total += wy
+            squares += wy * value
+        n_finite[i] = count
+        y_total[i] = total
+        n_observed[i] = observed
+        weight_total[i] = w_total
+        weighted_y_total[i] = wy_total
+        weighted_squares[i] = squares
 
 
 def _cholesky_with_rank(

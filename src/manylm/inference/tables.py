@@ -169,8 +169,11 @@ def _order(data: dict[str, NDArray[np.floating]], sort_by: str, by_p: NDArray[np
                 key = -np.abs(data["estimate"])
             else:
                 names = list(data)[: list(data).index("mean")]
-                with np.errstate(invalid="ignore"):
-                    key = -np.nanmax(np.abs(np.column_stack([data[n] for n in names])), axis=1)
+                stacked = np.abs(np.column_stack([data[n] for n in names]))
+                missing = np.isnan(stacked)
+                # the largest tested |estimate|; a row with none (all NaN) sorts last
+                key = -np.where(missing, -np.inf, stacked).max(axis=1)
+                key[missing.all(axis=1)] = np.nan
         elif sort_by == "B":
             if "lods" not in data:
                 raise InputError("Cannot sort by B: there are no B-statistics (lods) here.")
