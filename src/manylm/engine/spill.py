@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -236,6 +237,7 @@ class IdStore:
         self._whole: pa.Array | None = None
         self._next_row = 0
         self._blob_size = 0
+        self._lock = threading.Lock()  # the in-memory IDs are concatenated once, by one thread
         self.special: set[str] = set()
         if directory is not None:
             with disk_full_as_error(f"reserving temporary files in {directory}"):
@@ -272,19 +274,34 @@ class IdStore:
         self._blob_size += last - first
 
     def _note_special(self, array: pa.Array) -> None:
-        # One scan for the common case of plain IDs; each character only if one is there.
-        if not pc.any(pc.match_substring_regex(array, '[\t,"\n\r]')).as_py():
+        # One scan of the array's text bytes for the common case of plain IDs (the characters
+        # are ASCII, and UTF-8 uses no byte below 0x80 inside a multi-byte character, so a byte
+        # is one of them exactly when the text holds it; ~1 ns a byte, a regex over every ID
+        # costs ~100 ns an ID); each character is then looked for only if one is there.
+        if not _any_special_byte(array):
             return
         for char in ("\t", ",", '"', "\n", "\r"):
             if char not in self.special and pc.any(pc.match_substring(array, char)).as_py():
                 self.special.add(char)
 
+    @property
+    def spilled(self) -> bool:
+        return self.directory is not None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the IDs of every row take in memory (offsets and text), as read whole."""
+        if self.directory is None:
+            return int(self._in_memory().nbytes)
+        return (self.n_rows + 1) * 8 + self._blob_size
+
     def _in_memory(self) -> pa.Array:
-        if self._whole is None:
-            self._whole = pa.concat_arrays(self._chunks) if self._chunks else pa.array(
-                [], type=pa.large_string())
-            self._chunks = [self._whole]
-        return self._whole
+        with self._lock:
+            if self._whole is None:
+                self._whole = pa.concat_arrays(self._chunks) if self._chunks else pa.array(
+                    [], type=pa.large_string())
+                self._chunks = [self._whole]
+            return self._whole
 
     def read(self, start: int, stop: int) -> pa.Array:
         """IDs of rows ``start:stop``."""
@@ -296,8 +313,11 @@ class IdStore:
         data = bytearray(last - first)
         if data:
             _pread_all(self._blob_fd, memoryview(data), first)
+        if first:
+            offsets -= first
+        # py_buffer keeps the arrays alive and uses their memory: no copy
         return pa.LargeStringArray.from_buffers(
-            stop - start, pa.py_buffer(offsets - first), pa.py_buffer(bytes(data)))
+            stop - start, pa.py_buffer(offsets), pa.py_buffer(data))
 
     def gather(self, rows: NDArray[np.intp]) -> pa.Array:
         """IDs of rows in any order."""
@@ -321,6 +341,22 @@ class IdStore:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             self.directory = None
+
+
+#: The characters that make a text table quote its strings, as bytes.
+_SPECIAL_BYTES = np.zeros(256, dtype=bool)
+_SPECIAL_BYTES[[ord(char) for char in '\t,"\n\r']] = True
+
+
+def _any_special_byte(array: pa.Array) -> bool:
+    """Whether the text of a (large) string array holds a tab, comma, quote or line break."""
+    data = array.buffers()[2]
+    if data is None or len(array) == 0:
+        return False
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
+    first, last = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
+    text = np.frombuffer(data, dtype=np.uint8)[first:last]
+    return bool(_SPECIAL_BYTES[text].any())
 
 
 def _reserve(fd: int, size: int) -> None:

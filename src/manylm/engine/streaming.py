@@ -195,11 +195,13 @@ def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory
                 fit_pass(run, plan, summaries, ids, progress)
             with phase_timer(timings, "prior"):
                 prior = _estimate_prior(model, summaries)
-                var_prior = _coefficient_priors(model, summaries, prior, plan.pass_rows)
+                var_prior = _coefficient_priors(model, summaries, prior, plan.pass_rows,
+                                                plan.n_workers)
             with phase_timer(timings, "table"):
                 _table_pass(run, summaries, prior, var_prior, results, plan.pass_rows,
                             plan.n_workers)
                 summaries.close()
+                prior.arrays.clear()
             with phase_timer(timings, "write"):
                 table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,
                                      sort_by=run.sort_by, out=out, collect=collect,
@@ -222,58 +224,79 @@ def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory
 
 @dataclass(frozen=True)
 class _StoredPrior:
-    """The prior once its per-feature arrays are in the store: scalars, or None for "stored"."""
+    """The prior as the chunks need it: scalars, or None for "per feature" (in ``arrays``).
+
+    ``arrays`` holds the per-feature results (``s2_post``, ``df_total``, and ``df_prior`` /
+    ``s2_prior`` when they vary), read-only, in memory: 16 to 32 bytes per feature, within what
+    the plan reserves for the prior's estimation, whose peak is over. They are not spilled
+    (writing and reading them back cost more than the rest of the reduce); :func:`run_prepared`
+    empties the dict after the table pass, before the p-values are adjusted.
+    """
 
     df_prior: float | None
     s2_prior: float | None
     s2_prior_median: float
     summary: dict[str, Any]
+    arrays: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
 
 def _estimate_prior(model: ChunkModel, summaries: FeatureStore) -> _StoredPrior:
     prior = estimate_prior(model, summaries.read_all("residual_variance"),
                            summaries.read_all("df_residual"),
                            summaries.read_all("mean") if model.trend else None)
-    for name, values in prior.per_feature().items():
-        summaries.add(name)
-        summaries.write(name, 0, values)
+    arrays = prior.per_feature()
+    for values in arrays.values():
+        values.flags.writeable = False  # chunks get views, as from an in-memory store
     scalars = prior.scalars()
     return _StoredPrior(scalars.get("df_prior"), scalars.get("s2_prior"), prior.s2_prior_median,
-                        prior.summary() if prior.moderated else {})
+                        prior.summary() if prior.moderated else {}, arrays)
 
 
 def _chunk(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior, start: int,
            stop: int, var_prior: dict[int, float]) -> ModeratedFit:
     fields = {name: summaries.read(name, start, stop) for name in FIT_FIELDS}
-    posterior: dict[str, Any] = {name: summaries.read(name, start, stop)
+    posterior: dict[str, Any] = {name: prior.arrays[name][start:stop]
                                  for name in ("s2_post", "df_total")}
     for name in ("df_prior", "s2_prior"):
         value = getattr(prior, name)
-        posterior[name] = summaries.read(name, start, stop) if value is None else value
+        posterior[name] = prior.arrays[name][start:stop] if value is None else value
     return moderated_chunk(model, fields, posterior, var_prior)
 
 
 def _coefficient_priors(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior,
-                        pass_rows: int) -> dict[int, float]:
-    """The B-statistic's prior for the tested coefficient, over all features (two passes)."""
+                        pass_rows: int, n_workers: int = 1) -> dict[int, float]:
+    """The B-statistic's prior for the tested coefficient, over all features (two passes).
+
+    Each pass moderates the chunks on ``n_workers`` threads (reading and the t statistics
+    release the GIL) and merges their results here in row order, as one thread would.
+    """
     if not model.has_lods:
         return {}
     j = 0  # the tested coefficient, first (and only) column of the stored fits
     n_rows = summaries.n_rows
     spans = [(s, min(n_rows, s + pass_rows)) for s in range(0, n_rows, pass_rows)]
     n_keep = int(np.ceil(model.proportion / 2 * n_rows))
-    merged = TRange(0, -np.inf, np.empty(0))
-    for start, stop in spans:
-        found = t_range(_chunk(model, summaries, prior, start, stop, {}), j, n_keep)
-        merged = merge_t_ranges([merged, found], n_keep)
-    n_top = int(np.ceil(model.proportion / 2 * merged.n_valid))
-    floor = candidate_floor(merged, n_top)
-    best: TopCandidates | None = None
-    for start, stop in spans:
-        result = _chunk(model, summaries, prior, start, stop, {})
-        proposed = top_candidates(result, j, n_top=n_top, df_max=merged.df_max,
-                                  first_row=start, floor=floor)
-        best = merge_candidates([proposed] if best is None else [best, proposed], n_top)
+    model.tested_template  # noqa: B018 - made once here, before the threads share it
+    with ThreadPoolExecutor(max(1, min(n_workers, len(spans))),
+                            thread_name_prefix="manylm-prior") as pool:
+
+        def found_t(span: tuple[int, int]) -> TRange:
+            return t_range(_chunk(model, summaries, prior, span[0], span[1], {}), j, n_keep)
+
+        merged = TRange(0, -np.inf, np.empty(0))
+        for found in pool.map(found_t, spans):  # in row order; re-raises a chunk's error
+            merged = merge_t_ranges([merged, found], n_keep)
+        n_top = int(np.ceil(model.proportion / 2 * merged.n_valid))
+        floor = candidate_floor(merged, n_top)
+
+        def proposed_top(span: tuple[int, int]) -> TopCandidates:
+            result = _chunk(model, summaries, prior, span[0], span[1], {})
+            return top_candidates(result, j, n_top=n_top, df_max=merged.df_max,
+                                  first_row=span[0], floor=floor)
+
+        best: TopCandidates | None = None
+        for proposed in pool.map(proposed_top, spans):
+            best = merge_candidates([proposed] if best is None else [best, proposed], n_top)
     assert best is not None
     return {j: coefficient_prior(best, merged.n_valid, merged.df_max,
                                  proportion=model.proportion,
@@ -291,6 +314,7 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
     add_table_fields(run, results)
     n_rows = summaries.n_rows
     spans = [(s, min(n_rows, s + pass_rows)) for s in range(0, n_rows, pass_rows)]
+    run.model.tested_template  # noqa: B018 - made once here, before the threads share it
 
     def moderate(span: tuple[int, int]) -> None:
         result = _chunk(run.model, summaries, prior, span[0], span[1], var_prior)

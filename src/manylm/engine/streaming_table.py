@@ -2,11 +2,15 @@
 
 The table rows are computed chunk by chunk and kept (in memory or spilled) with the adjusted
 p-values; this module writes them out in blocks: in row order (``sort_by="none"``), or in the
-order of the sort key, gathering each block's rows from the store. Sorting needs the key's order
-of all features in memory (one int64 per feature, 80 MB for 10^7 features, and its inverse while
-sorting a spilled table); a spilled table is sorted by distributing its rows to one file per
-output block in one sequential pass, then sorting each block (about 100 more bytes per feature
-written and read once: no random reads, whatever the size).
+order of the sort key. Sorting needs the key's order of all features in memory (one int64 per
+feature, 80 MB for 10^7 features). A spilled table is sorted in place, one column at a time
+(each read whole, permuted in memory and written back over its own file), when that and the
+feature IDs fit in what the plan reserves per feature for the global steps, over by then; the
+blocks are then read in file order and the IDs taken from memory. Otherwise its rows are
+distributed to one file per output block in one sequential pass, then each block is sorted
+(about 100 more bytes per feature written and read once). Either way there are no random reads
+from the spill files, whatever the size. Worker threads fetch and format the blocks (Arrow's
+CSV number formatting is most of the cost) while one thread writes them in order.
 
 The text and Parquet output is the same as :func:`manylm.io.write_table` writes for the
 in-memory table (Arrow's CSV writer, the same quoting rule, ``NA`` for missing values, zstd
@@ -18,11 +22,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import gzip
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -30,9 +35,11 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
+from manylm.engine.plan import PER_FEATURE_BYTES
 from manylm.engine.spill import FeatureStore, IdStore, disk_full_as_error
 from manylm.inference.adjust import adjust_in_order
 from manylm.inference.ordering import stable_argsort
@@ -49,6 +56,9 @@ WRITE_BLOCK_ROWS = 1 << 18
 #: At most this many output blocks (files) when a spilled table is sorted.
 MAX_BUCKETS = 256
 _GZIP_LEVEL = 1  # as manylm.io.write_table
+#: Bytes per feature the write phase may hold (the order, IDs, a sorted column): what every
+#: plan reserves for the global steps (prior, p-value adjustment), which are over by then.
+WRITE_BYTES_PER_FEATURE = PER_FEATURE_BYTES[(False, False)]
 
 
 class TableWriter:
@@ -77,14 +87,21 @@ class TableWriter:
     def prepare(self, ids: pa.Array | NDArray[np.integer],
                 columns: dict[str, NDArray[Any]]) -> tuple[pa.Table, bytes | None]:
         """A block as an Arrow table and, for text, its formatted lines (thread-safe)."""
-        id_array = pa.array(ids, type=pa.int64()) if isinstance(ids, np.ndarray) else (
-            ids.cast(pa.string()))
-        arrays = [id_array] + [pa.array(v, from_pandas=True) for v in columns.values()]
-        table = pa.Table.from_arrays(arrays, names=[ID_COLUMN, *columns])
         if self._format.name == "parquet":
-            return table, None
+            id_array = pa.array(ids, type=pa.int64()) if isinstance(ids, np.ndarray) else (
+                ids.cast(pa.string()))
+            arrays = [id_array] + [pa.array(v, from_pandas=True) for v in columns.values()]
+            return pa.Table.from_arrays(arrays, names=[ID_COLUMN, *columns]), None
+        options = self._options([ID_COLUMN, *columns], header=False)
+        # Unquoted text: a column of long runs of equal values (the adjusted p-values, in p
+        # order) is formatted once per run; the writer would format every value the same way.
+        runs = options.quoting_style == "none"
+        id_array = pa.array(ids, type=pa.int64()) if isinstance(ids, np.ndarray) else ids
+        arrays = [id_array] + [_text_column(v) if runs else pa.array(v, from_pandas=True)
+                               for v in columns.values()]
+        table = pa.Table.from_arrays(arrays, names=[ID_COLUMN, *columns])
         text = io.BytesIO()
-        pacsv.write_csv(table, text, self._options(table.column_names, header=False))
+        pacsv.write_csv(table, text, options)
         return table, text.getvalue()
 
     def append(self, prepared: tuple[pa.Table, bytes | None]) -> None:
@@ -115,6 +132,33 @@ class TableWriter:
         if self._parquet is not None:
             self._parquet.close()
             self._parquet = None
+
+
+#: Format a column once per run of equal values when it has at most this many runs per row.
+RUNS_PER_ROW = 0.25
+
+
+def _text_column(values: NDArray[Any]) -> pa.Array:
+    """A float column for the CSV writer: as is, or already text when it is mostly runs.
+
+    Arrow's CSV writer casts numbers to text (``cast`` to string, ~90 ns a value) and writes
+    unquoted strings as they are, NA for null: formatting each run's value once and repeating
+    the text gives the same bytes. Values are compared bit for bit (0 and -0 differ in text);
+    NaN is null either way.
+    """
+    array = pa.array(values, from_pandas=True)
+    n = values.shape[0]
+    if n < 1024 or values.dtype != np.float64:
+        return array
+    bits = np.ascontiguousarray(values).view(np.int64)
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
+    np.not_equal(bits[1:], bits[:-1], out=starts[1:])
+    heads = np.flatnonzero(starts)
+    if heads.shape[0] > RUNS_PER_ROW * n:
+        return array
+    text = pc.cast(pa.array(values[heads], from_pandas=True), pa.string())
+    return text.take(pa.array(np.cumsum(starts, dtype=np.int64) - 1))
 
 
 def _names_need_quotes(names: list[str], delimiter: str) -> bool:
@@ -193,25 +237,98 @@ def _same_device(a: Path, b: Path) -> bool:
         return False
 
 
-def _blocks(results: FeatureStore, names: list[str], ids: IdStore | None,
-            order: NDArray[np.intp] | None, block_rows: int
-            ) -> Iterator[tuple[pa.Array | NDArray[np.int64], dict[str, NDArray[np.float64]]]]:
-    """The table's rows in blocks: ``(ids, {column: values})``, in row or in sorted order."""
+Block = tuple[pa.Array | NDArray[np.int64], dict[str, NDArray[np.float64]]]
+
+
+def _block_fetchers(results: FeatureStore, names: list[str], ids: IdStore | None,
+                    order: NDArray[np.intp] | None, block_rows: int, *,
+                    values_in_order: bool = False) -> Iterator[Callable[[], Block]]:
+    """The table's rows in blocks, as functions that each return one ``(ids, {column: values})``.
+
+    A block is fetched by the thread that formats it (reads, gathers and ``take`` release the
+    GIL), so that the writing thread only writes. ``values_in_order``: the stored columns are
+    already in output order (:func:`_sort_fields_in_place`), only the IDs follow ``order``.
+    A spilled table not sorted in place goes through :func:`_bucketed` (in this thread).
+    """
     n_rows = results.n_rows
-    if order is not None and results.directory is not None:
-        yield from _bucketed(results, names, ids, order, block_rows)
+    if order is not None and results.spilled and not values_in_order:
+        for block in _bucketed(results, names, ids, order, block_rows):
+            yield functools.partial(_given, block)
         return
+    whole_ids = None
+    if values_in_order and ids is not None and ids.spilled:
+        # Sorting in place checked that the IDs fit (_sortable_in_place): one sequential read
+        # instead of mapping the ID files for every block.
+        whole_ids = ids.read(0, n_rows)
     for start in range(0, n_rows, block_rows):
         stop = min(n_rows, start + block_rows)
-        if order is None:
-            columns = {name: results.read(name, start, stop) for name in names}
-            block_ids: pa.Array | NDArray[np.int64] = (
-                np.arange(start, stop, dtype=np.int64) if ids is None else ids.read(start, stop))
-        else:
-            rows = order[start:stop]
-            columns = {name: results.gather(name, rows) for name in names}
-            block_ids = rows.astype(np.int64) if ids is None else ids.gather(rows)
-        yield block_ids, columns
+        yield functools.partial(_fetch, results, names, ids, whole_ids, order, start, stop,
+                                values_in_order)
+
+
+def _given(block: Block) -> Block:
+    return block
+
+
+def _fetch(results: FeatureStore, names: list[str], ids: IdStore | None,
+           whole_ids: pa.Array | None, order: NDArray[np.intp] | None, start: int, stop: int,
+           values_in_order: bool) -> Block:
+    """Rows ``start:stop`` of the output (see :func:`_block_fetchers`)."""
+    rows = None if order is None else order[start:stop]
+    if rows is None or values_in_order:
+        columns = {name: results.read(name, start, stop) for name in names}
+    else:
+        columns = {name: results.gather(name, rows) for name in names}
+    block_ids: pa.Array | NDArray[np.int64]
+    if rows is None:
+        block_ids = (np.arange(start, stop, dtype=np.int64) if ids is None
+                     else ids.read(start, stop))
+    elif ids is None:
+        block_ids = rows.astype(np.int64)
+    elif whole_ids is not None:
+        block_ids = whole_ids.take(pa.array(rows, type=pa.int64()))
+    else:
+        block_ids = ids.gather(rows)
+    return block_ids, columns
+
+
+def _sort_threads(n_threads: int) -> int:
+    """Threads that permute columns at once: each holds a column and its permuted copy."""
+    return max(1, min(n_threads, (WRITE_BYTES_PER_FEATURE - 16) // 16))
+
+
+def _sortable_in_place(results: FeatureStore, ids: IdStore | None) -> bool:
+    """Whether sorting a spilled table in place stays within the global steps' memory.
+
+    Every plan reserves :data:`WRITE_BYTES_PER_FEATURE` per feature for the global steps
+    (prior, adjustment), free again when the table is written. Sorting in place holds the
+    order and the adjusted p-values (8 bytes per feature each), then a column and its permuted
+    copy per thread (16, :func:`_sort_threads` keeps them within the reserve), and while
+    writing the order and every feature's ID: the IDs decide.
+    """
+    n = results.n_rows
+    ids_bytes = ids.nbytes if ids is not None else 0
+    return 8 * n + ids_bytes <= WRITE_BYTES_PER_FEATURE * n
+
+
+def _sort_fields_in_place(results: FeatureStore, names: list[str],
+                          order: NDArray[np.intp], n_threads: int) -> None:
+    """Put each stored column of a spilled table in output order, overwriting its file.
+
+    One column at a time per thread (:func:`_sort_threads` of them): read whole
+    (sequentially), permuted in memory, written back over the same pages. Every byte is read
+    and written once, sequentially, and no other file is made; the blocks are then read in file
+    order. (The bucket sort of :func:`_bucketed` writes and reads every row through one more
+    set of files, with the IDs.)
+    """
+    def permute(name: str) -> None:
+        values = results.read_all(name)
+        results.write(name, 0, values[order])
+
+    with ThreadPoolExecutor(max(1, min(_sort_threads(n_threads), len(names))),
+                            thread_name_prefix="manylm-sort") as pool:
+        for done in pool.map(permute, names):  # re-raises a thread's error here
+            del done
 
 
 def _bucketed(results: FeatureStore, names: list[str], ids: IdStore | None,
@@ -296,11 +413,14 @@ def _bucketed(results: FeatureStore, names: list[str], ids: IdStore | None,
 
 def write_table_blocks(writer: TableWriter, results: FeatureStore, names: list[str],
                        ids: IdStore | None, order: NDArray[np.intp] | None, block_rows: int,
-                       n_threads: int | None = None) -> None:
+                       n_threads: int | None = None, *, values_in_order: bool = False) -> None:
     """Write every row of ``results`` (columns ``names``) through ``writer``.
 
-    Blocks are gathered and formatted by ``n_threads`` threads (default: every core), a few
-    blocks ahead, and written in order by this one.
+    Blocks are fetched and formatted by ``n_threads`` threads (default: every core), a few
+    blocks ahead, and written in order by this one: one more block than threads is in flight,
+    so that the threads keep formatting while this one writes. Blocks are smaller than
+    ``block_rows`` in proportion, so that the blocks in memory stay as many rows as three of
+    ``block_rows``.
 
     Parameters
     ----------
@@ -308,15 +428,19 @@ def write_table_blocks(writer: TableWriter, results: FeatureStore, names: list[s
         Feature IDs; None writes row numbers (features known by position).
     order : int array of shape (n_features,), optional
         Rows in output order (None: row order).
+    values_in_order : bool
+        The stored columns are already in output order (only the IDs follow ``order``).
     """
-    block_rows = max(1, min(block_rows, WRITE_BLOCK_ROWS))
-    blocks = _blocks(results, names, ids, order, block_rows)
-    window = max(2, n_threads or cpu_count())
-    with ThreadPoolExecutor(window, thread_name_prefix="manylm-write") as pool:
+    n_threads = max(1, n_threads or cpu_count())
+    window = n_threads + 1
+    block_rows = max(1, min(block_rows, WRITE_BLOCK_ROWS) * 3 // (window + 1))
+    fetchers = _block_fetchers(results, names, ids, order, block_rows,
+                               values_in_order=values_in_order)
+    with ThreadPoolExecutor(n_threads, thread_name_prefix="manylm-write") as pool:
         pending: collections.deque[Future[Any]] = collections.deque()
         try:
-            for block_ids, columns in blocks:
-                pending.append(pool.submit(writer.prepare, block_ids, columns))
+            for fetch in fetchers:
+                pending.append(pool.submit(_fetch_and_prepare, writer, fetch))
                 if len(pending) >= window:
                     writer.append(pending.popleft().result())
             while pending:
@@ -326,10 +450,17 @@ def write_table_blocks(writer: TableWriter, results: FeatureStore, names: list[s
                 future.cancel()
 
 
+def _fetch_and_prepare(writer: TableWriter, fetch: Callable[[], Block]
+                       ) -> tuple[pa.Table, bytes | None]:
+    return writer.prepare(*fetch())
+
+
 def collect_table(results: FeatureStore, names: list[str], ids: IdStore | None,
-                  order: NDArray[np.intp] | None, block_rows: int) -> pd.DataFrame:
+                  order: NDArray[np.intp] | None, block_rows: int, *,
+                  values_in_order: bool = False) -> pd.DataFrame:
     """The whole table as a DataFrame indexed by feature, as :func:`manylm.top_table` returns."""
-    parts = list(_blocks(results, names, ids, order, block_rows))
+    parts = [fetch() for fetch in _block_fetchers(results, names, ids, order, block_rows,
+                                                  values_in_order=values_in_order)]
     values = {name: np.concatenate([p[1][name] for p in parts]) for name in names}
     if ids is None:
         index = pd.Index(np.concatenate([p[0] for p in parts]), name=ID_COLUMN)
@@ -391,17 +522,29 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
 
     ``results`` holds every column of ``columns`` but ``adj_p_value`` (added here), and the
     sort key as :data:`SORT_KEY_FIELD` when sorting by something else than p. Returns the
-    table when ``collect``, else writes it to ``out`` and returns None.
+    table when ``collect``, else writes it to ``out`` and returns None. A spilled table may be
+    left sorted (its fields in output order): it is read once.
     """
     key = results.read_all(SORT_KEY_FIELD) if sort_by not in ("p", "none") else None
     adjusted, order = adjust_and_order(results.read_all("p_value"), key, adjust, sort_by)
     del key
     results.add("adj_p_value")
-    results.write("adj_p_value", 0, adjusted)
-    del adjusted
+    n_threads = cpu_count()
+    in_place = (order is not None and results.spilled
+                and _sortable_in_place(results, ids))
+    if in_place:
+        assert order is not None
+        results.write("adj_p_value", 0, adjusted[order])
+        del adjusted
+        _sort_fields_in_place(results, [c for c in columns if c != "adj_p_value"], order,
+                              n_threads)
+    else:
+        results.write("adj_p_value", 0, adjusted)
+        del adjusted
     if collect:
-        return collect_table(results, columns, ids, order, block_rows)
+        return collect_table(results, columns, ids, order, block_rows, values_in_order=in_place)
     with open_table(out, special_characters=ids.special if ids is not None else set(),
                     temp_dir=temp_dir) as writer:
-        write_table_blocks(writer, results, columns, ids, order, block_rows)
+        write_table_blocks(writer, results, columns, ids, order, block_rows, n_threads,
+                           values_in_order=in_place)
     return None

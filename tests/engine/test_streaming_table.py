@@ -1,0 +1,107 @@
+"""The table writer's shortcuts give the bytes of the plain way.
+
+A spilled table sorted in place and one sorted through bucket files, a column formatted once
+per run of equal values and one formatted value by value, the byte scan for characters that
+need quoting and Arrow's own search: each pair must agree exactly.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from manylm.engine import fit_streaming, streaming_table
+from manylm.engine.spill import IdStore, _any_special_byte
+
+FORMULA = "~ group"
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(3)
+    samples = pd.DataFrame({"group": np.repeat(["A", "B"], 5)},
+                           index=[f"S{i}" for i in range(10)])
+    values = rng.normal(8, 1, (3000, 10))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[11] = np.nan  # no t statistic: NaN p-value, sorted last
+    ids = [f"feature-{i}" + "x" * (i % 5) for i in range(3000)]
+    return {"samples": samples,
+            "expression": pd.DataFrame(values, index=ids, columns=samples.index)}
+
+
+@pytest.mark.parametrize("sort_by", ["p", "t", "B"])
+def test_sorted_in_place_is_the_bucket_sort(data, tmp_path: Path, monkeypatch,
+                                            sort_by: str) -> None:
+    def run(name: str) -> bytes:
+        fit_streaming(data["expression"], FORMULA, samples=data["samples"], coef="group[B]",
+                      sort_by=sort_by, out=tmp_path / name, block_rows=256, spill=True)
+        return (tmp_path / name).read_bytes()
+
+    calls: list[bool] = []
+    real = streaming_table._sortable_in_place
+    monkeypatch.setattr(streaming_table, "_sortable_in_place",
+                        lambda *args: calls.append(real(*args)) or calls[-1])
+    in_place = run("in_place.tsv")
+    assert calls == [True]
+    monkeypatch.setattr(streaming_table, "WRITE_BYTES_PER_FEATURE", 0)  # IDs do not fit
+    bucketed = run("bucketed.tsv")
+    assert calls == [True, False]
+    assert in_place == bucketed
+    collected = fit_streaming(data["expression"], FORMULA, samples=data["samples"],
+                              coef="group[B]", sort_by=sort_by, block_rows=256, spill=True)
+    assert collected.table is not None
+    monkeypatch.undo()
+    again = fit_streaming(data["expression"], FORMULA, samples=data["samples"],
+                          coef="group[B]", sort_by=sort_by, block_rows=256, spill=True)
+    pd.testing.assert_frame_equal(collected.table, again.table)
+
+
+def _csv(column: pa.Array) -> bytes:
+    text = io.BytesIO()
+    options = pacsv.WriteOptions(delimiter="\t", null_string="NA", quoting_style="none",
+                                 include_header=False)
+    pacsv.write_csv(pa.table({"x": column}), text, options)
+    return text.getvalue()
+
+
+def test_runs_are_formatted_as_each_value() -> None:
+    rng = np.random.default_rng(5)
+    heads = np.concatenate([rng.normal(size=300) * 10.0 ** rng.integers(-30, 30, 300),
+                            [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-7, 1e21, 5e-324]])
+    values = np.repeat(heads, rng.integers(1, 40, heads.shape[0]))
+    values[::97] = -0.0  # a -0 within a run of 0 is a run of its own
+    column = streaming_table._text_column(values)
+    assert column.type == pa.string()  # formatted by runs
+    assert _csv(column) == _csv(pa.array(values, from_pandas=True))
+    distinct = rng.normal(size=5000)  # no runs: left to the CSV writer
+    assert streaming_table._text_column(distinct).type == pa.float64()
+
+
+def test_special_characters_found_by_bytes(tmp_path: Path) -> None:
+    plain = pa.array(["gène-1", "ß", "", None, "x" * 50], type=pa.large_string())
+    assert not _any_special_byte(plain)
+    for char in ("\t", ",", '"', "\n", "\r"):
+        marked = pa.array(["a", f"b{char}c", "d"], type=pa.large_string())
+        assert _any_special_byte(marked)
+        assert not _any_special_byte(marked.slice(2))  # only the slice's text counts
+        assert _any_special_byte(marked.slice(1, 1))
+    store = IdStore(4, tmp_path)
+    store.append(0, np.array(["a", "b,c"], dtype=object))
+    store.append(2, pa.array(["d", 'e"f'], type=pa.large_string()).slice(0, 2))
+    assert store.special == {",", '"'}
+    assert store.read(0, 4).to_pylist() == ["a", "b,c", "d", 'e"f']
+    assert store.nbytes == 5 * 8 + len("ab,cde\"f")  # ASCII: one byte a character
+    store.close()
+
+
+def test_sorting_threads_stay_within_the_reserve() -> None:
+    assert streaming_table._sort_threads(1) == 1
+    assert streaming_table._sort_threads(2) == 2
+    many = streaming_table._sort_threads(64)  # a column and its permuted copy each, and
+    assert 16 + 16 * many <= streaming_table.WRITE_BYTES_PER_FEATURE  # the order, adjusted
