@@ -64,7 +64,7 @@ def test_a_few_distinct_df_get_a_table_each() -> None:
 
 
 def test_distinct_values_gives_up_beyond_the_limit() -> None:
-    from manylm.moderate.student_t_table import distinct_values
+    from manylm.moderate.distinct_values import distinct_values
 
     values, labels, counts = distinct_values(np.array([3.0, 3.0, np.nan, 5.0, np.nan, 3.0]), 4)
     np.testing.assert_array_equal(values[:2], [3.0, np.nan])

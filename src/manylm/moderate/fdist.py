@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma
 
 from manylm.errors import ManylmWarning
+from manylm.moderate.distinct_values import distinct_values
 from manylm.moderate.natural_spline import NaturalSpline
 from manylm.moderate.special import trigamma, trigamma_inverse
 
@@ -131,6 +132,10 @@ def fit_f_dist(
     return FDistFit(scale, df2)
 
 
+#: Up to this many distinct df are found by a linear scan instead of a sort.
+_MOST_DISTINCT = 64
+
+
 def _per_distinct(function: Any, values: Any) -> Any:
     """``function(values)`` evaluated once per distinct value (df take few distinct values)."""
     values = np.asarray(values, dtype=np.float64)
@@ -138,5 +143,9 @@ def _per_distinct(function: Any, values: Any) -> Any:
         return function(values)
     if values.size and np.all(values == values.flat[0]):
         return np.full(values.shape, function(values.flat[0]))
+    if values.ndim == 1:  # a handful of df (missing values): no sort needed
+        distinct, labels, _ = distinct_values(values, _MOST_DISTINCT)
+        if distinct.size:
+            return np.asarray(function(distinct))[labels]
     distinct, inverse = np.unique(values, return_inverse=True)
     return np.asarray(function(distinct))[inverse.reshape(values.shape)]

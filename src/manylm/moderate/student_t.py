@@ -6,12 +6,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from manylm.moderate.student_t_table import (
-    TailTable,
-    distinct_values,
-    evaluate_grouped,
-    tail_table,
-)
+from manylm.moderate.distinct_values import distinct_values
+from manylm.moderate.student_t_table import TailTable, evaluate_grouped, tail_table
 from manylm.parallel import cpu_count, parallel_map, parallel_slices
 
 __all__ = ["student_t_quantile", "student_t_sf"]
