@@ -26,6 +26,9 @@ class ChunkFit:
     mean : array of shape (n_features,)
         Mean of the observed values (limma's ``Amean``).
     residuals, fitted : arrays of shape (n_features, n_samples), only when asked for.
+
+    ``stdev_unscaled`` and ``df_residual`` may be one row broadcast to every feature (a
+    read-only view: the dense path, where they depend on the design only).
     """
 
     coefficients: NDArray[np.floating]
@@ -41,11 +44,19 @@ class ChunkFit:
         return int(self.coefficients.shape[0])
 
     def assign(self, rows: slice | NDArray[np.intp], other: ChunkFit) -> None:
-        """Overwrite the given rows with the results in ``other`` (same fields kept)."""
+        """Overwrite the given rows with the results in ``other`` (same fields kept).
+
+        A field held as one row broadcast to every feature (read-only) is made a full array
+        first.
+        """
         for name in _ROW_FIELDS:
-            target = getattr(self, name)
-            if target is not None:
-                target[rows] = getattr(other, name)
+            target, source = getattr(self, name), getattr(other, name)
+            if target is None or source is None:
+                continue
+            if not target.flags.writeable:
+                target = np.array(target)
+                setattr(self, name, target)
+            target[rows] = source
 
 
 _ROW_FIELDS = ("coefficients", "stdev_unscaled", "residual_variance", "df_residual", "mean",

@@ -127,7 +127,8 @@ class DenseSolver:
         else:
             coefficients = np.full((n_features, n_coef), np.nan, dtype=coef_est.dtype)
             coefficients[:, self.estimable] = coef_est
-        stdev = np.broadcast_to(self.stdev_unscaled.astype(y.dtype), (n_features, n_coef)).copy()
+        # the same for every feature: one row, broadcast (no per-feature memory)
+        stdev = np.broadcast_to(self.stdev_unscaled.astype(y.dtype), (n_features, n_coef))
         residual_variance = rss / df if df > 0 else np.full(n_features, np.nan)
         kept_residuals = fitted = None
         if keep_residuals and residuals is not None:
@@ -139,7 +140,7 @@ class DenseSolver:
             coefficients=coefficients,
             stdev_unscaled=stdev,
             residual_variance=residual_variance,
-            df_residual=np.full(n_features, df),
+            df_residual=np.broadcast_to(np.float64(df), (n_features,)),
             mean=mean,
             residuals=kept_residuals,
             fitted=fitted,
