@@ -197,3 +197,21 @@ def test_full_standard_output_is_one_line() -> None:
     assert result.stderr.count("\n") == 1
     assert "No space left on the device while writing the table to standard output" in \
         result.stderr
+
+
+def test_interruption_swallowed_in_a_finaliser_still_stops_the_output(tmp_path: Path) -> None:
+    # Python drops an exception raised inside a finaliser (__del__, weakref callbacks); the
+    # run remembers the signal and refuses to make its output visible.
+    from manylm.engine.run_control import sigterm_as_interrupt
+
+    target = tmp_path / "table.tsv"
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # as if lost in a finaliser
+        with streaming_table.open_table(target, special_characters=set()) as writer:
+            writer.write(np.arange(3), {"p_value": np.array([0.1, 0.2, 0.3])})
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

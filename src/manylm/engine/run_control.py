@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["phase_timer", "release_freed_memory", "sigterm_as_interrupt"]
+__all__ = ["phase_timer", "raise_if_interrupted", "release_freed_memory", "sigterm_as_interrupt"]
 
 
 @contextlib.contextmanager
@@ -56,16 +56,39 @@ _MMAP_THRESHOLD = 32 * 1024 * 1024
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """During a run, ``kill`` (SIGTERM) interrupts like Ctrl-C, so that clean-up runs."""
+    """During a run, ``kill`` (SIGTERM) interrupts like Ctrl-C, so that clean-up runs.
+
+    Both signals are also remembered: an interruption that Python delivers while the main thread
+    runs a finaliser is printed and dropped there, so the run checks
+    :func:`raise_if_interrupted` before it makes its output visible. Ctrl-C keeps its own
+    handler when the caller installed one (only Python's default one is replaced).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _INTERRUPTED.clear()
 
     def interrupt(signum: int, frame: Any) -> None:
+        _INTERRUPTED.set()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    previous_int = signal.getsignal(signal.SIGINT)
+    replace_int = previous_int is signal.default_int_handler
+    if replace_int:
+        signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if replace_int:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+_INTERRUPTED = threading.Event()
+
+
+def raise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if the current run was interrupted, even if that was swallowed."""
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt

@@ -40,6 +40,7 @@ import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
 from manylm.engine.plan import PER_FEATURE_BYTES
+from manylm.engine.run_control import raise_if_interrupted
 from manylm.engine.spill import FeatureStore, IdStore, disk_full_as_error
 from manylm.inference.adjust import adjust_in_order
 from manylm.inference.ordering import stable_argsort
@@ -203,6 +204,7 @@ def open_table(out: str | os.PathLike[str] | None, *, special_characters: set[st
                     writer = TableWriter(sink, fmt, quote)
                     yield writer
                     writer.close()
+                raise_if_interrupted()  # a Ctrl-C lost in a finaliser still stops here
                 os.replace(temporary, target)
         finally:
             with contextlib.suppress(OSError):
@@ -213,6 +215,7 @@ def open_table(out: str | os.PathLike[str] | None, *, special_characters: set[st
         writer = TableWriter(sink, fmt, quote)
         yield writer
         writer.close()
+        raise_if_interrupted()
 
 
 @contextlib.contextmanager
