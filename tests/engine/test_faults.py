@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,21 @@ class SignalledSource(ArraySource):
         return super().read(start, stop, samples)
 
 
+@pytest.fixture
+def default_ctrl_c() -> Iterator[None]:
+    """Python's own Ctrl-C handler, whatever this process inherited.
+
+    A process started in the background by a non-interactive shell inherits SIGINT ignored, and
+    Python then leaves it ignored (as a run should: it respects that).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("default_ctrl_c")
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_interrupted_run_leaves_nothing(tmp_path: Path, small, how: signal.Signals) -> None:
     previous = signal.getsignal(signal.SIGTERM)
@@ -199,6 +215,7 @@ def test_full_standard_output_is_one_line() -> None:
         result.stderr
 
 
+@pytest.mark.usefixtures("default_ctrl_c")
 def test_interruption_swallowed_in_a_finaliser_still_stops_the_output(tmp_path: Path) -> None:
     # Python drops an exception raised inside a finaliser (__del__, weakref callbacks); the
     # run remembers the signal and refuses to make its output visible.
