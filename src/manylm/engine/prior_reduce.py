@@ -20,10 +20,14 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 from manylm.engine.chunk_model import ChunkModel
-from manylm.moderate.bstatistic import _convert_t, _largest_after_conversion, _largest_first
+from manylm.moderate.bstatistic import (
+    _convert_t,
+    _largest_after_conversion,
+    _largest_first,
+    variance_from_top,
+)
 from manylm.moderate.ebayes import check_residuals, moderate_variances
 from manylm.moderate.moderated_fit import ModeratedFit
 
@@ -225,17 +229,7 @@ def coefficient_prior(top: TopCandidates, n_valid: int, df_max: float, *, propor
     if n_target < 1 or top.t.shape[0] < n_target:
         return 1 / s2_prior_median
     p = max(n_target / n_valid, proportion)
-    t_top = top.t[:n_target]
-    v1 = top.stdev_unscaled[:n_target] ** 2
-    r = np.arange(1, n_target + 1)
-    p0 = 2 * stats.t.sf(t_top, df_max)
-    p_target = ((r - 0.5) / n_valid - (1 - p) * p0) / p
-    v0 = np.zeros(n_target)
-    positive = p_target > p0
-    if positive.any():
-        q_target = stats.t.isf(p_target[positive] / 2, df_max)
-        v0[positive] = v1[positive] * ((t_top[positive] / q_target) ** 2 - 1)
     limits = np.asarray(stdev_coef_lim, dtype=np.float64) ** 2 / s2_prior_median
-    v0 = np.clip(v0, limits[0], limits[1])
-    value = float(np.mean(v0))
+    value = variance_from_top(top.t[:n_target], top.stdev_unscaled[:n_target] ** 2, n_valid, p,
+                              df_max, limits)
     return 1 / s2_prior_median if np.isnan(value) else value

@@ -11,7 +11,7 @@ from scipy import stats
 
 from manylm.parallel import parallel_slices
 
-__all__ = ["f_pvalue", "lods", "tmixture"]
+__all__ = ["f_pvalue", "lods", "tmixture", "variance_from_top"]
 
 
 def f_pvalue(f: NDArray[np.floating], df1: int, df2: Any) -> NDArray[np.floating]:
@@ -43,11 +43,21 @@ def tmixture(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
     else:
         order = _largest_first(t, n_target)
         t_top = t[order]
-    v1 = stdev_unscaled[order] ** 2
-    r = np.arange(1, n_target + 1)
+    return variance_from_top(t_top, stdev_unscaled[order] ** 2, n, p, df_max, limits)
+
+
+def variance_from_top(t_top: NDArray[np.floating], v1: NDArray[np.floating], n: int, p: float,
+                      df_max: float, limits: NDArray[np.floating] | None) -> float:
+    """The core of limma's ``tmixture.vector``, from the largest |t| of ``n`` features.
+
+    ``t_top`` (on ``df_max`` df, largest first) and ``v1`` (their unscaled variances): each
+    gets the prior variance that puts it at its expected order statistic when a proportion
+    ``p`` of the features is non-null; the estimate is their mean, clipped to ``limits``.
+    """
+    r = np.arange(1, t_top.shape[0] + 1)
     p0 = 2 * stats.t.sf(t_top, df_max)
     p_target = ((r - 0.5) / n - (1 - p) * p0) / p
-    v0 = np.zeros(n_target)
+    v0 = np.zeros(t_top.shape[0])
     positive = p_target > p0
     if positive.any():
         q_target = stats.t.isf(p_target[positive] / 2, df_max)
