@@ -124,11 +124,8 @@ def _t_columns(result: ModeratedFit, j: int, confint: float) -> dict[str, NDArra
     fit = result.fit
     estimate = fit.coefficients[:, j]
     se = result.standard_error_of(j)
-    df = result.df_total
-    if df.size and df.min() == df.max() and df.flat[0] > 0:  # one df: a scalar multiplier
-        margin = se * float(student_t_quantile((1 + confint) / 2, df[:1])[0])
-    else:
-        margin = se * student_t_quantile((1 + confint) / 2, np.where(df > 0, df, np.nan))
+    df = np.where(result.df_total > 0, result.df_total, np.nan)
+    margin = se * student_t_quantile((1 + confint) / 2, df)
     data = {
         "estimate": estimate,
         "ci_low": estimate - margin,

@@ -8,10 +8,11 @@ from scipy import special
 
 from manylm.moderate.distinct_values import distinct_values
 from manylm.moderate.student_t_table import TailTable, evaluate_grouped, tail_table
-from manylm.parallel import cpu_count, parallel_map, parallel_slices
+from manylm.parallel import parallel_slices
 
 __all__ = ["student_t_quantile", "student_t_sf"]
 
+#: Below this many values, stdtr runs on one core.
 _PARALLEL_MIN = 10_000
 #: From this many values on one df, tabulating the tail (~0.2 ms) pays for itself.
 _TABLE_MIN = 4_096
@@ -39,19 +40,13 @@ def student_t_sf(t: NDArray[np.floating], df: NDArray[np.floating] | float) -> N
             grouped = _grouped(t, df_array)
             if grouped is not None:
                 return grouped
-    df = np.broadcast_to(df_array, t.shape)
-    workers = cpu_count()
-    if t.size < _PARALLEL_MIN or workers == 1:
-        return _sf(t, df)
-    bounds = np.linspace(0, t.size, workers + 1).astype(int)
-    flat_t, flat_df = t.ravel(), df.ravel()
+    flat_t, flat_df = t.ravel(), np.broadcast_to(df_array, t.shape).ravel()
     out = np.empty(t.size)
 
-    def run(i: int) -> None:
-        part = slice(bounds[i], bounds[i + 1])
+    def run(part: slice) -> None:
         out[part] = _sf(flat_t[part], flat_df[part])
 
-    parallel_map(run, range(workers))
+    parallel_slices(run, t.size, min_items=_PARALLEL_MIN // 2)
     return out.reshape(t.shape)
 
 
@@ -89,7 +84,7 @@ def _grouped(t: NDArray[np.floating], df: NDArray[np.float64]) -> NDArray[np.flo
     coefficients = np.stack([empty if tb is None else tb.coefficients for tb in tables])
     widths = np.array([0.0 if tb is None else tb.width for tb in tables])
     dfs = np.array([1.0 if tb is None else tb.df for tb in tables])
-    flat_t = np.ascontiguousarray(t, dtype=np.float64).ravel()
+    flat_t = np.ascontiguousarray(t).ravel()
     out = np.empty(flat_t.size)
 
     def run(part: slice) -> None:
