@@ -1,12 +1,13 @@
 """Dense stacked least squares: one QR of the design serves every feature.
 
 For features with no missing values and at most per-sample weights, limma's ``lm.series`` makes
-one call to ``lm.fit(design, t(M))``. Here X = QR once; then, for each cache-sized slice of
-rows, one product with [Qc 1] (Qc = Q centred) gives the effects of the centred rows and the row
-sums, and one pass gives |y|^2. The residual sum of squares |y - m|^2 - |Qc'y|^2 is used only
-where a bound on its rounding error shows it accurate to 1e-9; elsewhere (a large mean, a tiny
-residual variance: the cases where that difference loses every digit) the residuals are formed
-explicitly from centred rows, as they are with per-sample weights or when residuals are kept.
+one call to ``lm.fit(design, t(M))``. Here X = QR once; then one compiled read of each block
+(:mod:`manylm.fit.projection_kernel`) gives the product with [Qc 1] (Qc = Q centred: the effects
+of the centred rows and the row sums) and |y|^2. The residual sum of squares
+|y - m|^2 - |Qc'y|^2 is used only where a bound on its rounding error shows it accurate to 1e-9;
+elsewhere (a large mean, a tiny residual variance: the cases where that difference loses every
+digit) the residuals are formed explicitly from centred rows, as they are with per-sample
+weights or when residuals are kept.
 """
 
 from __future__ import annotations
@@ -19,12 +20,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manylm.fit.chunk import ChunkFit
+from manylm.fit.projection_kernel import BASIS_GROUP, project_rows
 
 __all__ = ["DenseSolver"]
-
-#: Size of the slices read twice in a row by the dense kernel: well inside a core's L2 cache.
-CACHE_SLICE_BYTES = 512 * 1024
-
 
 @dataclass(frozen=True)
 class DenseSolver:
@@ -41,6 +39,7 @@ class DenseSolver:
     sqrt_weights: NDArray[np.floating] | None  # (n,) per-sample weights, square-rooted
     basis: NDArray[np.floating]  # (n, 8k) [Qc, 1, 0...]: one product, centred effects and sums
     to_coefficients: NDArray[np.floating]  # (r + 1, r): [centred effects, sum] -> coefficients
+    basis_t: NDArray[np.float64]  # basis transposed, C-contiguous (the kernel's layout)
 
     @classmethod
     def from_design(
@@ -64,11 +63,11 @@ class DenseSolver:
         ones_coef = None
         if np.linalg.norm(leftover) <= 1e-10 * np.linalg.norm(ones):
             ones_coef = r_inverse @ ones_effects
-        # For the two-read kernel: Qc = Q - 1 (1'Q)/n gives the effects of the centred data,
+        # For the one-read kernel: Qc = Q - 1 (1'Q)/n gives the effects of the centred data,
         # Q'(y - m 1) = Qc'y, and a column of ones the row sums, all in one product. Zero
-        # columns pad it to a multiple of 8, which BLAS runs much faster.
+        # columns pad it to the kernel's group of 8.
         n_samples, rank = q.shape
-        width = -(-(rank + 1) // 8) * 8
+        width = -(-(rank + 1) // BASIS_GROUP) * BASIS_GROUP
         basis = np.zeros((n_samples, width))
         basis[:, :rank] = q - q.mean(axis=0)[None, :]
         basis[:, rank] = 1.0
@@ -77,7 +76,8 @@ class DenseSolver:
         to_coefficients[:rank] = r_inverse.T
         if ones_coef is not None:
             to_coefficients[rank] = ones_coef / n_samples
-        return cls(q, r_inverse.T, estimable, stdev, ones_coef, sqrt_w, basis, to_coefficients)
+        return cls(q, r_inverse.T, estimable, stdev, ones_coef, sqrt_w, basis, to_coefficients,
+                   np.ascontiguousarray(basis.T))
 
     def __call__(
         self,
@@ -95,7 +95,7 @@ class DenseSolver:
         centre: NDArray[np.floating] | None = None
         rank = q.shape[1]
         if self.ones_coefficients is not None and self.sqrt_weights is None and not keep_residuals:
-            product, rss, inexact = self._two_read_pass(y)
+            product, rss, inexact = self._one_read_pass(y)
             residuals = None
             mean = product[:, rank] / n_samples
             with np.errstate(invalid="ignore", over="ignore"):  # rows with NaN are refitted
@@ -146,13 +146,13 @@ class DenseSolver:
             fitted=fitted,
         )
 
-    def _two_read_pass(
+    def _one_read_pass(
         self, y: NDArray[np.floating]
     ) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.bool_]]:
-        """[centred effects, row sums] and RSS from two reads of ``y``, and rows to redo.
+        """[centred effects, row sums] and RSS from one read of ``y``, and rows to redo.
 
-        One product y [Qc 1] gives the effects of the centred rows and the row sums; one more
-        pass gives |y|^2; then RSS = |y|^2 - n m^2 - |Qc'y|^2. That difference loses digits
+        One compiled pass gives the product y [Qc 1] (the effects of the centred rows and the
+        row sums) and |y|^2; then RSS = |y|^2 - n m^2 - |Qc'y|^2. That difference loses digits
         when the fit explains nearly all of |y|^2 (a large mean, a tiny residual variance): its
         rounding error is at most about c sqrt(n) eps |y|^2. Rows where that bound exceeds 1e-9
         of the RSS are flagged for the explicit residual pass, so every RSS is accurate to about
@@ -160,16 +160,10 @@ class DenseSolver:
         """
         n_features, n_samples = y.shape
         rank = self.q.shape[1]
-        basis = self.basis.astype(y.dtype, copy=False)
-        product = np.empty((n_features, basis.shape[1]), dtype=y.dtype)
+        product = np.empty((n_features, self.basis.shape[1]), dtype=y.dtype)
         total = np.empty(n_features, dtype=y.dtype)
-        # Both reads of a slice happen while it is still in the core's cache.
-        step = max(16, CACHE_SLICE_BYTES // (n_samples * y.itemsize))
+        project_rows(y, self.basis_t, product, total)
         with np.errstate(invalid="ignore", over="ignore"):  # rows with NaN/Inf are refitted
-            for start in range(0, n_features, step):
-                part = slice(start, start + step)
-                np.matmul(y[part], basis, out=product[part])
-                np.einsum("ij,ij->i", y[part], y[part], out=total[part])
             mean = product[:, rank] / n_samples
             effects = product[:, :rank]
             rss = total - n_samples * mean**2 - np.einsum("ij,ij->i", effects, effects)

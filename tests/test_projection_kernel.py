@@ -1,0 +1,71 @@
+"""The dense fit's compiled read: products with the basis and |y|^2, against NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from manylm.fit.projection_kernel import project_rows
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 2, 7, 2049, 5001])
+@pytest.mark.parametrize("width", [8, 16])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_products_and_squares_match_numpy(n_rows: int, width: int, parallel: bool) -> None:
+    rng = np.random.default_rng(n_rows + width)
+    y = rng.standard_normal((n_rows, 37)) * 3 + 5
+    basis_t = rng.standard_normal((width, 37))
+    product = np.full((n_rows, width), np.nan)
+    total = np.full(n_rows, np.nan)
+    project_rows(y, basis_t, product, total, parallel=parallel)
+    np.testing.assert_allclose(product, y @ basis_t.T, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(total, np.einsum("ij,ij->i", y, y), rtol=1e-14)
+
+
+def test_float32_rows_are_summed_in_float64() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.standard_normal((301, 100)) + 1e3).astype(np.float32)
+    basis_t = rng.standard_normal((8, 100))
+    product = np.empty((301, 8))
+    total = np.empty(301)
+    project_rows(y, basis_t, product, total)
+    exact = y.astype(np.float64)
+    np.testing.assert_allclose(product, exact @ basis_t.T, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(total, np.einsum("ij,ij->i", exact, exact), rtol=1e-14)
+
+
+def test_missing_and_infinite_values_propagate() -> None:
+    y = np.ones((4, 10))
+    y[1, 3] = np.nan
+    y[2, 0] = np.inf
+    product = np.empty((4, 8))
+    total = np.empty(4)
+    project_rows(y, np.ones((8, 10)), product, total)
+    assert np.isfinite(total[[0, 3]]).all() and np.isnan(total[1]) and np.isinf(total[2])
+    assert np.isnan(product[1]).all() and not np.isfinite(product[2]).any()
+
+
+def test_strided_rows_and_bad_basis() -> None:
+    y = np.arange(60.0).reshape(6, 10)[::2, ::2]  # not unit stride along samples
+    product = np.empty((3, 8))
+    total = np.empty(3)
+    project_rows(y, np.ones((8, 5)), product, total)
+    np.testing.assert_allclose(total, (y**2).sum(axis=1))
+    with pytest.raises(ValueError, match="multiple of 8"):
+        project_rows(y, np.ones((6, 5)), product, total)
+
+
+def test_dense_solver_with_two_groups_of_outputs() -> None:
+    """A design of rank 10 needs a 16-wide basis: coefficients and variances as lstsq gives."""
+    from manylm.fit.dense import DenseSolver
+
+    rng = np.random.default_rng(3)
+    design = np.column_stack([np.ones(40), rng.standard_normal((40, 9))])
+    y = rng.standard_normal((33, 40)) + 4
+    solver = DenseSolver.from_design(design, np.ones(10, dtype=bool))
+    assert solver.basis_t.shape == (16, 40)
+    fit = solver(y)
+    coef, rss, _, _ = np.linalg.lstsq(design, y.T, rcond=None)
+    np.testing.assert_allclose(fit.coefficients, coef.T, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fit.residual_variance, rss / 30, rtol=1e-10)
+    np.testing.assert_allclose(fit.mean, y.mean(axis=1), rtol=1e-13)
