@@ -6,7 +6,18 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["distinct_values"]
+__all__ = ["broadcast_value", "distinct_values"]
+
+
+def broadcast_value(values: NDArray[np.floating]) -> float | None:
+    """The one value of a vector that is a single value broadcast (stride 0), else None.
+
+    Dense fits keep the residual df as one value broadcast to every feature: the moderation
+    treats it as the scalar it is instead of scanning it.
+    """
+    if values.ndim == 1 and values.shape[0] > 0 and values.strides[0] == 0:
+        return float(values[0])
+    return None
 
 
 @numba.njit(cache=True, nogil=True)

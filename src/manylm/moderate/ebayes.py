@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from manylm.errors import InputError
 from manylm.fit.result import LinearModelFit
+from manylm.moderate.distinct_values import broadcast_value
 from manylm.moderate.moderated_fit import ModeratedFit
 from manylm.moderate.squeeze import SqueezedVariances, squeeze_var
 
@@ -37,7 +38,8 @@ def check_residuals(df_residual: NDArray[np.floating],
         Of every feature: the check is global, so an engine that fits features in chunks calls
         it once, on all of them.
     """
-    if np.nanmax(df_residual, initial=0) == 0:
+    constant = broadcast_value(df_residual)
+    if (constant if constant is not None else np.nanmax(df_residual, initial=0)) == 0:
         raise InputError(
             "No residual degrees of freedom: the design has as many coefficients as there are "
             "samples, so variances (and hence t statistics) cannot be estimated. Use fewer "
@@ -97,6 +99,11 @@ def moderate_variances(
         residual_variance, df_residual, covariate=covariate, robust=robust,
         winsor_tail_p=winsor_tail_p,
     )
+    constant = broadcast_value(df_residual)
+    if constant is not None and np.isfinite(constant) and np.ndim(squeezed.df_prior) == 0:
+        # one df for every feature (a dense fit): df.total is one value too
+        total = min(constant + float(squeezed.df_prior), constant * df_residual.shape[0])
+        return squeezed, np.broadcast_to(np.float64(total), df_residual.shape)
     df_total = df_residual + squeezed.df_prior
     df_pooled = float(np.nansum(df_residual))
     return squeezed, np.minimum(df_total, df_pooled)

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manylm.errors import ManylmError
+from manylm.moderate.distinct_values import broadcast_value
 from manylm.moderate.fdist import fit_f_dist
 from manylm.moderate.robust import fit_f_dist_robustly
 
@@ -37,15 +38,23 @@ def squeeze_var(
     (d_g s_g^2 + d0 s0^2) / (d_g + d0). Reproduces limma's ``squeezeVar`` (limma 3.54),
     including ``var[df == 0] <- 0`` for features without residual df.
     """
-    var = np.asarray(var, dtype=np.float64).copy()
+    var = np.asarray(var, dtype=np.float64)
     n = var.shape[0]
     if n == 0:
         raise ManylmError("No residual variances to moderate.")
     df_array = np.asarray(df, dtype=np.float64)
     if n == 1:
         return SqueezedVariances(0.0, var.copy(), var.copy())
-    if df_array.ndim > 0 and df_array.shape[0] > 1:
-        var[df_array == 0] = 0.0
+    constant = broadcast_value(df_array)
+    if constant is not None:  # one df for all (a dense fit): a scalar
+        df_array = np.asarray(constant)
+        if constant == 0:
+            var = np.zeros(n)
+    elif df_array.ndim > 0 and df_array.shape[0] > 1:
+        no_df = df_array == 0
+        if no_df.any():
+            var = var.copy()
+            var[no_df] = 0.0
     df_prior: float | NDArray[np.float64]
     if robust:
         robust_fit = fit_f_dist_robustly(var, df_array, covariate, winsor_tail_p)

@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from manylm.moderate.distinct_values import distinct_values
+from manylm.moderate.distinct_values import broadcast_value, distinct_values
 from manylm.moderate.student_t_table import TailTable, evaluate_grouped, tail_table
 from manylm.parallel import parallel_slices
 
@@ -54,6 +54,9 @@ def _common_table(df: NDArray[np.float64]) -> TailTable | None:
     """The tail table of the one df every value shares, if they share one."""
     if df.ndim == 0:
         return tail_table(float(df))
+    constant = broadcast_value(df)
+    if constant is not None:
+        return tail_table(constant) if np.isfinite(constant) else None
     first = df.flat[0]
     if not np.isfinite(first) or df.min() != first or df.max() != first:
         return None

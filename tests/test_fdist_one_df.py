@@ -1,0 +1,81 @@
+"""fit_f_dist's one-pass path for one residual df (a dense fit) against its general path."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+
+import manylm
+from manylm.moderate import fdist
+from manylm.moderate.distinct_values import broadcast_value
+
+
+def _both(x: np.ndarray, df: object) -> tuple[fdist.FDistFit, fdist.FDistFit]:
+    fast = fdist.fit_f_dist(x, df)
+    original = fdist._log_moments
+    try:
+        fdist._log_moments = lambda values: None  # type: ignore[assignment]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            general = fdist.fit_f_dist(x, df)
+    finally:
+        fdist._log_moments = original  # type: ignore[assignment]
+    return fast, general
+
+
+@pytest.mark.parametrize("n", [2, 3, 50, 250_001])
+def test_one_pass_moments_equal_the_general_path(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x = 0.05 * 4 / rng.chisquare(4, n) * rng.chisquare(20, n) / 20
+    if n >= 50:
+        x[:: n // 7] = np.nan  # left out of both
+        x[1] = -1.0  # so is a negative variance
+    for df in (np.broadcast_to(20.0, (n,)), 20.0):
+        fast, general = _both(x, df)
+        np.testing.assert_allclose([fast.scale, fast.df2], [general.scale, general.df2],
+                                   rtol=1e-12)
+
+
+@pytest.mark.parametrize("change", ["zero", "tiny", "constant"])
+def test_cases_the_one_pass_path_leaves_to_the_general_one(change: str) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.chisquare(10, 1000) / 10
+    if change == "zero":
+        x[3] = 0.0  # offset (and warned about) as limma does
+    elif change == "tiny":
+        x[3] = 1e-9  # below 1e-5 of the median: offset
+    elif change == "constant":
+        x[:] = 2.0  # no spread: d0 is infinite, s0^2 the mean
+    df = np.broadcast_to(10.0, x.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast, general = _both(x, df)
+    assert (fast.scale, fast.df2) == (general.scale, general.df2)
+    if change == "constant":
+        assert fast.df2 == np.inf and fast.scale == pytest.approx(2.0)
+
+
+def test_broadcast_value() -> None:
+    assert broadcast_value(np.broadcast_to(3.0, (5,))) == 3.0
+    assert broadcast_value(np.full(5, 3.0)) is None  # a real array is not assumed constant
+    assert broadcast_value(np.broadcast_to(3.0, (0,))) is None
+    assert broadcast_value(np.asarray(3.0)) is None
+
+
+def test_dense_fit_moderates_with_one_df_value() -> None:
+    """A dense fit's df stay one broadcast value through eBayes; results as with a full array."""
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((500, 12)) * rng.uniform(0.5, 2, (500, 1))
+    design = np.column_stack([np.ones(12), np.repeat([0.0, 1.0], 6)])
+    fit = manylm.lm_fit(y, design)
+    assert fit.df_residual.strides == (0,)
+    eb = manylm.ebayes(fit)
+    assert eb.df_total.strides == (0,) and eb.df_total[0] == 10 + eb.df_prior
+    # the same values, materialised
+    full = manylm.ebayes(dataclasses.replace(fit, df_residual=np.array(fit.df_residual)))
+    np.testing.assert_allclose(eb.s2_post, full.s2_post, rtol=1e-12)
+    np.testing.assert_allclose(eb.t, full.t, rtol=1e-12)
+    np.testing.assert_allclose(eb.p_value, full.p_value, rtol=1e-12)
