@@ -69,3 +69,22 @@ def test_dense_solver_with_two_groups_of_outputs() -> None:
     np.testing.assert_allclose(fit.coefficients, coef.T, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fit.residual_variance, rss / 30, rtol=1e-10)
     np.testing.assert_allclose(fit.mean, y.mean(axis=1), rtol=1e-13)
+
+
+def test_float32_data_fits_as_its_float64_copy() -> None:
+    """float32 rows go to the kernel without a float64 copy; the fit is that of the copy."""
+    import manylm
+
+    rng = np.random.default_rng(5)
+    y = (rng.standard_normal((3000, 20)) + 7).astype(np.float32)
+    y[5, 3] = np.nan  # refitted on its observed samples
+    design = np.column_stack([np.ones(20), np.repeat([0.0, 1.0], 10), rng.uniform(size=20)])
+    fit32 = manylm.lm_fit(y, design)
+    fit64 = manylm.lm_fit(y.astype(np.float64), design)
+    assert fit32.coefficients.dtype == np.float64
+    np.testing.assert_allclose(fit32.coefficients, fit64.coefficients, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fit32.residual_variance, fit64.residual_variance, rtol=1e-9)
+    np.testing.assert_allclose(fit32.mean, fit64.mean, rtol=1e-13)
+    single = manylm.lm_fit(y, design, dtype=np.float32)
+    assert single.coefficients.dtype == np.float32
+    np.testing.assert_allclose(single.coefficients, fit64.coefficients, rtol=1e-3, atol=1e-4)

@@ -23,7 +23,7 @@ from manylm.errors import InputError
 from manylm.fit.contrasts import contrasts_fit
 from manylm.fit.lmfit import lm_fit
 from manylm.fit.result import LinearModelFit
-from manylm.inference.tables import _f_columns, _t_columns, top_table
+from manylm.inference.tables import _f_columns, _t_columns_with_interval, top_table
 from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["FIT_FIELDS", "ChunkModel", "fit_chunk", "fit_fields", "moderated_chunk",
@@ -232,7 +232,7 @@ def table_chunk(model: ChunkModel, result: ModeratedFit) -> dict[str, NDArray[np
     """
     n_tested = len(model.tested())
     if n_tested == 1:
-        columns = _t_columns(result, 0, model.confint)
+        columns = _t_columns_with_interval(result, 0, model.confint)
     else:
         columns = _f_columns(result, list(range(n_tested)))
     return {name: np.asarray(values, dtype=np.float64) for name, values in columns.items()}

@@ -62,8 +62,11 @@ class BlockFitter:
         sample_ids: object = None,
     ) -> ChunkFit:
         """Fit the rows of ``y``; ``first_row`` is the block's offset, used in error messages."""
-        y = np.asarray(y, dtype=self.dtype)
+        y = np.asarray(y)
+        if y.dtype not in (np.float32, np.float64):
+            y = y.astype(self.dtype)
         if weights is not None:
+            y = y.astype(self.dtype, copy=False)
             weights = np.asarray(weights, dtype=self.dtype)
             _check_weights(weights, first_row, feature_ids, sample_ids)
             finite = np.isfinite(y)
@@ -73,12 +76,13 @@ class BlockFitter:
         # The dense path on every row; a row with a missing value shows as a non-finite mean
         # and is refitted on its observed samples. Rows are independent, so the dense results
         # of the complete rows stand.
-        dense = self._dense(y, keep_residuals=keep_residuals)
+        # float32 rows are read as they are (the kernel sums in float64): no float64 copy.
+        dense = self._dense(y, keep_residuals=keep_residuals, dtype=self.dtype)
         incomplete = ~np.isfinite(dense.mean)
         if not incomplete.any():
             return dense
         rows = np.flatnonzero(incomplete)
-        subset = y[rows]
+        subset: NDArray[np.floating] = y[rows].astype(self.dtype, copy=False)
         _check_no_infinity(subset, first_row, feature_ids, sample_ids, rows)
         masked = self._weighted(subset, self._observed_weights(np.isfinite(subset)),
                                 keep_residuals)

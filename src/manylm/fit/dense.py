@@ -84,26 +84,32 @@ class DenseSolver:
         y: NDArray[np.floating],
         *,
         keep_residuals: bool = False,
+        dtype: type | None = None,
     ) -> ChunkFit:
-        """Fit every row of ``y`` (features x samples).
+        """Fit every row of ``y`` (features x samples), with results of ``dtype``.
 
-        Rows with a missing or infinite value come out with a non-finite ``mean`` (and garbage
-        elsewhere); the caller refits them.
+        ``dtype`` defaults to that of ``y``; float32 ``y`` with float64 results is read as it
+        is where no residuals are formed. Rows with a missing or infinite value come out with a
+        non-finite ``mean`` (and garbage elsewhere); the caller refits them.
         """
         n_features, n_samples = y.shape
-        q = self.q.astype(y.dtype, copy=False)
+        dtype = dtype or y.dtype.type
+        if self.ones_coefficients is None or self.sqrt_weights is not None or keep_residuals:
+            y = y.astype(dtype, copy=False)
+        q: NDArray[np.floating] = self.q.astype(dtype, copy=False)
         centre: NDArray[np.floating] | None = None
         rank = q.shape[1]
         if self.ones_coefficients is not None and self.sqrt_weights is None and not keep_residuals:
-            product, rss, inexact = self._one_read_pass(y)
+            product, rss, inexact = self._one_read_pass(y, dtype)
             residuals = None
             mean = product[:, rank] / n_samples
             with np.errstate(invalid="ignore", over="ignore"):  # rows with NaN are refitted
-                coef_est = product[:, : rank + 1] @ self.to_coefficients.astype(y.dtype,
-                                                                                 copy=False)
+                coef_est = product[:, : rank + 1] @ self.to_coefficients.astype(dtype,
+                                                                                copy=False)
             if inexact.any():
                 rows = np.flatnonzero(inexact)
-                effects, rss[rows], _ = self._residual_pass(y[rows], q, mean[rows])
+                effects, rss[rows], _ = self._residual_pass(y[rows].astype(dtype, copy=False), q,
+                                                            mean[rows])
                 coef_est[rows] = effects @ self.r_inverse_t + mean[rows, None] * (
                     self.ones_coefficients[None, :])
         else:
@@ -128,7 +134,8 @@ class DenseSolver:
             coefficients = np.full((n_features, n_coef), np.nan, dtype=coef_est.dtype)
             coefficients[:, self.estimable] = coef_est
         # the same for every feature: one row, broadcast (no per-feature memory)
-        stdev = np.broadcast_to(self.stdev_unscaled.astype(y.dtype), (n_features, n_coef))
+        stdev: NDArray[np.floating] = np.broadcast_to(self.stdev_unscaled.astype(dtype),
+                                                      (n_features, n_coef))
         residual_variance = rss / df if df > 0 else np.full(n_features, np.nan)
         kept_residuals = fitted = None
         if keep_residuals and residuals is not None:
@@ -147,7 +154,7 @@ class DenseSolver:
         )
 
     def _one_read_pass(
-        self, y: NDArray[np.floating]
+        self, y: NDArray[np.floating], dtype: type
     ) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.bool_]]:
         """[centred effects, row sums] and RSS from one read of ``y``, and rows to redo.
 
@@ -160,14 +167,15 @@ class DenseSolver:
         """
         n_features, n_samples = y.shape
         rank = self.q.shape[1]
-        product = np.empty((n_features, self.basis.shape[1]), dtype=y.dtype)
-        total = np.empty(n_features, dtype=y.dtype)
+        product: NDArray[np.floating] = np.empty((n_features, self.basis.shape[1]), dtype=dtype)
+        total: NDArray[np.floating] = np.empty(n_features, dtype=dtype)
         project_rows(y, self.basis_t, product, total)
         with np.errstate(invalid="ignore", over="ignore"):  # rows with NaN/Inf are refitted
             mean = product[:, rank] / n_samples
             effects = product[:, :rank]
             rss = total - n_samples * mean**2 - np.einsum("ij,ij->i", effects, effects)
-        bound = 4 * np.sqrt(n_samples) * (1 + np.sqrt(rank)) * np.finfo(y.dtype).eps * total
+        # the kernel sums in float64 whatever the type of y: the rounding is that of dtype
+        bound = 4 * np.sqrt(n_samples) * (1 + np.sqrt(rank)) * np.finfo(dtype).eps * total
         inexact = ~(rss * 1e-9 >= bound) & np.isfinite(total)
         return product, rss, inexact
 

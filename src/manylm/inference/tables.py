@@ -11,6 +11,8 @@ from numpy.typing import NDArray
 from manylm.errors import EstimabilityError, InputError
 from manylm.inference.adjust import adjust_in_order
 from manylm.inference.ordering import stable_argsort
+from manylm.inference.table_rows import T_TABLE_COLUMNS, t_table_block
+from manylm.moderate.distinct_values import broadcast_value
 from manylm.moderate.student_t import student_t_quantile
 from manylm.parallel import parallel_map
 
@@ -84,8 +86,9 @@ def top_table(
             f"{', '.join(non_estimable)} cannot be estimated from this design (it is a linear "
             "combination of other columns); test another coefficient or change the design."
         )
+    interval: tuple[NDArray[np.floating], NDArray[np.floating]] | None = None
     if len(columns) == 1:
-        data = _t_columns(result, columns[0], confint)
+        data, interval = _t_columns(result, columns[0], confint)
         estimates = data["estimate"][:, None]
     else:
         if result.treat_lfc is not None:
@@ -109,6 +112,14 @@ def top_table(
     order = _order(data, sort_by, by_p, single=len(columns) == 1, keep=keep)
     if number is not None:
         order = order[:number]
+    index = fit.feature_ids[order]
+    if interval is not None:  # the t table: every column in one pass, in table order
+        standard_error, quantile = interval
+        block = t_table_block(order, estimate=data["estimate"], standard_error=standard_error,
+                              quantile=quantile, mean=data["mean"], t=data["t"],
+                              p_value=data["p_value"], adjusted=adjusted, lods=lods)
+        names = list(T_TABLE_COLUMNS[: block.shape[0]])
+        return pd.DataFrame(block.T, index=index, columns=names, copy=False)
     # One 2-D block, filled column by column (the gathers on all cores): pandas keeps it as is.
     block = np.empty((len(data), order.shape[0]), dtype=np.float64)
     unsorted = list(data.values())
@@ -117,19 +128,24 @@ def top_table(
         np.take(unsorted[row], order, out=block[row])
 
     parallel_map(gather, range(len(unsorted)), n_jobs=None if order.shape[0] >= 100_000 else 1)
-    return pd.DataFrame(block.T, index=fit.feature_ids[order], columns=list(data), copy=False)
+    return pd.DataFrame(block.T, index=index, columns=list(data), copy=False)
 
 
-def _t_columns(result: ModeratedFit, j: int, confint: float) -> dict[str, NDArray[np.floating]]:
+def _t_columns(result: ModeratedFit, j: int, confint: float) -> tuple[
+        dict[str, NDArray[np.floating]], tuple[NDArray[np.floating], NDArray[np.floating]]]:
+    """The t table's per-feature columns, and (standard error, t quantile) for its interval."""
     fit = result.fit
-    estimate = fit.coefficients[:, j]
-    se = result.standard_error_of(j)
-    df = np.where(result.df_total > 0, result.df_total, np.nan)
-    margin = se * student_t_quantile((1 + confint) / 2, df)
+    level = (1 + confint) / 2
+    df_total = result.df_total
+    constant = broadcast_value(df_total)
+    if constant is not None:  # one df for all (a dense fit): one quantile, broadcast
+        quantile = np.broadcast_to(
+            student_t_quantile(level, np.array([constant if constant > 0 else np.nan]))[0],
+            df_total.shape)
+    else:
+        quantile = student_t_quantile(level, np.where(df_total > 0, df_total, np.nan))
     data = {
-        "estimate": estimate,
-        "ci_low": estimate - margin,
-        "ci_high": estimate + margin,
+        "estimate": fit.coefficients[:, j],
         "mean": fit.mean,
         "t": result.t_of(j),
         "p_value": result.p_value_of(j),
@@ -137,7 +153,18 @@ def _t_columns(result: ModeratedFit, j: int, confint: float) -> dict[str, NDArra
     lods = result.lods_of(j)
     if lods is not None:
         data["lods"] = lods
-    return data
+    return data, (result.standard_error_of(j), quantile)
+
+
+def _t_columns_with_interval(result: ModeratedFit, j: int,
+                             confint: float) -> dict[str, NDArray[np.floating]]:
+    """The t table's columns, unsorted and without ``adj_p_value`` (a chunk's rows)."""
+    data, (standard_error, quantile) = _t_columns(result, j, confint)
+    margin = standard_error * quantile
+    estimate = data["estimate"]
+    columns = {"estimate": estimate, "ci_low": estimate - margin, "ci_high": estimate + margin}
+    columns.update(data)
+    return columns
 
 
 def _f_columns(result: ModeratedFit, columns: list[int]) -> dict[str, NDArray[np.floating]]:
