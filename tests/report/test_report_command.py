@@ -121,3 +121,32 @@ def test_fit_report_bad_name(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                    "--out", str(tmp_path / "r.tsv"), "--report", str(tmp_path / "r.pdf")])
     assert status == 2 and ".html" in capsys.readouterr().err
     assert not (tmp_path / "r.tsv").exists()
+
+
+def test_fit_qvalue_report_computes_q_values_once(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --qvalue the report reuses the table's q-values (and their pi0)."""
+    from manylm.cli import fit_command
+    from manylm.report import figures
+
+    qvalue_module = sys.modules["manylm.inference.qvalue"]  # the name is also the function's
+
+    monkeypatch.setattr(figures, "_can_draw", lambda: False)
+    calls = []
+    original = qvalue_module.qvalue
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fit_command, "qvalue", counting)
+    monkeypatch.setattr(qvalue_module, "qvalue", counting)
+    shutil.copy(INPUTS / "blocked_expr.tsv.gz", tmp_path / "expr.tsv.gz")
+    shutil.copy(INPUTS / "blocked_samples.tsv", tmp_path / "samples.tsv")
+    status = main(["fit", str(tmp_path / "expr.tsv.gz"), "--samples",
+                   str(tmp_path / "samples.tsv"), "--design", "~ treatment", "--test",
+                   "treatment", "--qvalue", "--out", str(tmp_path / "res.tsv"), "--report",
+                   str(tmp_path / "res.html"), "--quiet"])
+    assert status == 0 and len(calls) == 1
+    text = " ".join(parse((tmp_path / "res.html").read_text()).texts)
+    assert "q_value" in text

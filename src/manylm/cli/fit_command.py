@@ -202,6 +202,7 @@ class FitOutcome:
     record: dict[str, Any]
     voom: VoomResult | None = None
     surrogates: pd.DataFrame | None = None
+    q_values: QValues | None = None  # with --qvalue: already in the table
 
 
 def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -333,6 +334,7 @@ def analyse(request: FitRequest, *, keep_residuals: bool = False) -> FitOutcome:
         request=request, sheet=aligned.loc[list(design.sample_ids)], design=design,
         expression=expression, weights=weights, fit=fit, result=result, table=table,
         table_columns=table_columns, record=record, voom=voom_result, surrogates=surrogates,
+        q_values=q_values,
     )
 
 

@@ -35,7 +35,9 @@ def report_inputs_from_outcome(outcome: FitOutcome) -> ReportInputs:
                                  columns=list(outcome.design.sample_ids))
         structure = residual_components(residuals, covariates)
     pi0 = q_values = None
-    if len(outcome.table_columns) == 1:
+    if outcome.q_values is not None:  # --qvalue: the table has them; only pi0 is needed
+        pi0 = outcome.q_values.pi0
+    elif len(outcome.table_columns) == 1:
         j = list(fit.coefficient_names).index(outcome.table_columns[0])
         found = qvalue(result.p_value_of(j))
         pi0, q_values = found.pi0, found.q_values

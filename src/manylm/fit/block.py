@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from manylm.errors import DataError
 from manylm.fit.chunk import ChunkFit
 from manylm.fit.dense import DenseSolver
+from manylm.fit.value_scan import first_bad_weight, has_non_finite
 from manylm.fit.weighted import fit_weighted
 
 __all__ = ["BlockFitter"]
@@ -69,10 +70,10 @@ class BlockFitter:
             y = y.astype(self.dtype, copy=False)
             weights = np.asarray(weights, dtype=self.dtype)
             _check_weights(weights, first_row, feature_ids, sample_ids)
-            finite = np.isfinite(y)
-            if not finite.all():
+            if has_non_finite(y):
                 _check_no_infinity(y, first_row, feature_ids, sample_ids)
-            return self._weighted(y, np.where(finite, weights, 0.0), keep_residuals)
+                weights = np.where(np.isfinite(y), weights, 0.0)
+            return self._weighted(y, weights, keep_residuals)
         # The dense path on every row; a row with a missing value shows as a non-finite mean
         # and is refitted on its observed samples. Rows are independent, so the dense results
         # of the complete rows stand.
@@ -133,9 +134,9 @@ def _check_no_infinity(y: NDArray[np.floating], first_row: int, feature_ids: obj
 def _check_weights(
     weights: NDArray[np.floating], first_row: int, feature_ids: object, sample_ids: object
 ) -> None:
-    bad = ~np.isfinite(weights) | (weights < 0)
-    if bad.any():
-        row, col = (int(v[0]) for v in np.nonzero(bad))
+    bad = first_bad_weight(weights)
+    if bad is not None:
+        row, col = bad
         value = weights[row, col]
         raise DataError(
             f"Weight {value} at feature {_label(feature_ids, first_row + row)}, sample "
