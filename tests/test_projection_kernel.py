@@ -88,3 +88,36 @@ def test_float32_data_fits_as_its_float64_copy() -> None:
     single = manylm.lm_fit(y, design, dtype=np.float32)
     assert single.coefficients.dtype == np.float32
     np.testing.assert_allclose(single.coefficients, fit64.coefficients, rtol=1e-3, atol=1e-4)
+
+
+def test_fit_rows_flags_rows_for_the_other_paths() -> None:
+    """One read fits complete rows; an inexact RSS and a missing value are flagged, and lm_fit
+    refits them (so its results equal lstsq's row by row)."""
+    import manylm
+    from manylm.fit.block import BlockFitter
+    from manylm.fit.projection_kernel import FITTED, INEXACT, NOT_FINITE, fit_rows
+
+    rng = np.random.default_rng(11)
+    design = np.column_stack([np.ones(12), np.repeat([0.0, 1.0], 6), rng.uniform(size=12)])
+    y = rng.standard_normal((9, 12))
+    y[3] = 1e6 + 1e-7 * rng.standard_normal(12)  # |y|^2 - |Q'y|^2 would lose every digit
+    y[5, 2] = np.nan
+    y[7, 0] = np.inf
+    fitter = BlockFitter(design, np.ones(3, dtype=bool))
+    assert fitter.row_fit is not None
+    coefficients, variance, mean = np.empty((9, 3)), np.empty(9), np.empty(9)
+    status = fit_rows(y, fitter.row_fit, coefficients, variance, mean)
+    assert status[3] == INEXACT and status[5] == status[7] == NOT_FINITE
+    assert (status[[0, 1, 2, 4, 6, 8]] == FITTED).all()
+    y[7, 0] = 1.0
+    fit = manylm.lm_fit(y, design)
+    for row in range(9):
+        observed = np.isfinite(y[row])
+        centre = y[row, observed].mean()  # lstsq itself loses digits to a large mean
+        coef, rss, _, _ = np.linalg.lstsq(design[observed], y[row, observed] - centre,
+                                          rcond=None)
+        coef[0] += centre
+        np.testing.assert_allclose(fit.coefficients[row], coef, rtol=1e-7, atol=1e-9)
+        df = observed.sum() - 3
+        np.testing.assert_allclose(fit.residual_variance[row], rss[0] / df, rtol=1e-6)
+        assert fit.df_residual[row] == df

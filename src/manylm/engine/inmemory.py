@@ -12,12 +12,14 @@ import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
 from manylm.fit.block import BlockFitter
 from manylm.fit.blocked import BlockedFitter
 from manylm.fit.chunk import ChunkFit
+from manylm.fit.projection_kernel import INEXACT, NOT_FINITE, DenseRowFit, fit_rows
 from manylm.parallel import cpu_count, parallel_map
 
 __all__ = ["default_block_rows", "fit_in_blocks", "row_blocks"]
@@ -51,12 +53,25 @@ def fit_in_blocks(
     feature_ids: object = None,
     sample_ids: object = None,
     progress: Callable[[int], None] | None = None,
+    dense_first: bool = True,
 ) -> ChunkFit:
-    """Fit every row of ``y`` block by block; the result does not depend on ``block_rows``."""
+    """Fit every row of ``y`` block by block; the result does not depend on ``block_rows``.
+
+    Without a weights matrix (and with the constant in the design) every row is first fitted
+    by one compiled read of the whole matrix on every core (:func:`_fit_dense_first`); only the
+    rows that need it go through the blocks (``dense_first=False`` goes straight there).
+    """
     n_rows, n_samples = y.shape
     block_rows = block_rows or default_block_rows(n_samples)
     blocks = list(row_blocks(n_rows, block_rows))
     n_jobs = min(n_jobs or cpu_count(), len(blocks)) or 1
+    row_fit = fitter.row_fit if isinstance(fitter, BlockFitter) else None
+    if (isinstance(fitter, BlockFitter) and row_fit is not None and weights is None
+            and not keep_residuals and dense_first and y.dtype in (np.float32, np.float64)
+            and y.strides[1] == y.itemsize):
+        return _fit_dense_first(fitter, row_fit, y, block_rows=block_rows, n_jobs=n_jobs,
+                                feature_ids=feature_ids, sample_ids=sample_ids,
+                                progress=progress)
 
     if len(blocks) == 1:
         return fitter(y, weights, keep_residuals=keep_residuals, feature_ids=feature_ids,
@@ -81,6 +96,42 @@ def fit_in_blocks(
     with _BLAS.limit(limits=1, user_api="blas"):
         parallel_map(run, blocks, n_jobs=n_jobs)
     return out.finish()
+
+
+def _fit_dense_first(fitter: BlockFitter, row_fit: DenseRowFit, y: NDArray[np.floating], *,
+                     block_rows: int, n_jobs: int, feature_ids: object, sample_ids: object,
+                     progress: Callable[[int], None] | None) -> ChunkFit:
+    """Every row by the one-read dense fit, written straight into the results; then the rows
+    it flags: inexact ones refitted from their residuals, incomplete ones (a missing or
+    infinite value) through the blocks."""
+    n_rows = y.shape[0]
+    n_coef = fitter.design.shape[1]
+    coefficients = np.empty((n_rows, n_coef))
+    if not fitter.estimable.all():
+        coefficients[:, ~fitter.estimable] = np.nan
+    residual_variance, mean = np.empty(n_rows), np.empty(n_rows)
+    status = fit_rows(y, row_fit, coefficients, residual_variance, mean, parallel=n_jobs > 1)
+    stdev = fitter.dense_stdev_unscaled
+    result = ChunkFit(
+        coefficients=coefficients,
+        stdev_unscaled=np.broadcast_to(stdev, (n_rows, n_coef)),
+        residual_variance=residual_variance,
+        df_residual=np.broadcast_to(np.float64(y.shape[1] - row_fit.rank), (n_rows,)),
+        mean=mean,
+    )
+    inexact = np.flatnonzero(status == INEXACT)
+    if inexact.size:
+        result.assign(inexact, fitter(y[inexact]))  # the dense solver forms their residuals
+    incomplete = np.flatnonzero(status == NOT_FINITE)
+    if progress is not None:
+        progress(n_rows - incomplete.size)
+    if incomplete.size:
+        ids = feature_ids if feature_ids is not None else pd.RangeIndex(n_rows)
+        result.assign(incomplete, fit_in_blocks(
+            fitter, y[incomplete], block_rows=block_rows, n_jobs=n_jobs,
+            feature_ids=np.asarray(ids, dtype=object)[incomplete], sample_ids=sample_ids,
+            progress=progress, dense_first=False))
+    return result
 
 
 class _Output:

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from manylm.errors import DataError
 from manylm.fit.chunk import ChunkFit
 from manylm.fit.dense import DenseSolver
+from manylm.fit.projection_kernel import DenseRowFit
 from manylm.fit.value_scan import first_bad_weight, has_non_finite
 from manylm.fit.weighted import fit_weighted
 
@@ -47,6 +48,16 @@ class BlockFitter:
     def __post_init__(self) -> None:
         solver = DenseSolver.from_design(self.design, self.estimable, self.sample_weights)
         object.__setattr__(self, "_dense", solver)
+
+    @property
+    def row_fit(self) -> DenseRowFit | None:
+        """The one-read dense fit's view of the design, when it applies (float64 results)."""
+        return self._dense.row_fit if self.dtype == np.float64 else None
+
+    @property
+    def dense_stdev_unscaled(self) -> NDArray[np.floating]:
+        """(p,) unscaled standard deviations of complete rows (NaN where not estimable)."""
+        return self._dense.stdev_unscaled
 
     @property
     def centre_rows(self) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manylm.fit.chunk import ChunkFit
-from manylm.fit.projection_kernel import BASIS_GROUP, project_rows
+from manylm.fit.projection_kernel import BASIS_GROUP, DenseRowFit, project_rows
 
 __all__ = ["DenseSolver"]
 
@@ -40,6 +40,18 @@ class DenseSolver:
     basis: NDArray[np.floating]  # (n, 8k) [Qc, 1, 0...]: one product, centred effects and sums
     to_coefficients: NDArray[np.floating]  # (r + 1, r): [centred effects, sum] -> coefficients
     basis_t: NDArray[np.float64]  # basis transposed, C-contiguous (the kernel's layout)
+
+    @property
+    def row_fit(self) -> DenseRowFit | None:
+        """The design as :func:`~manylm.fit.projection_kernel.fit_rows` takes it, when the
+        one-read fit applies (the constant in the design, no per-sample weights)."""
+        if self.ones_coefficients is None or self.sqrt_weights is not None:
+            return None
+        n_samples, rank = self.q.shape
+        return DenseRowFit(
+            self.basis_t, rank, np.ascontiguousarray(self.to_coefficients),
+            np.flatnonzero(self.estimable).astype(np.int64),
+            float(4 * np.sqrt(n_samples) * (1 + np.sqrt(rank)) * np.finfo(np.float64).eps))
 
     @classmethod
     def from_design(
