@@ -24,3 +24,19 @@ def test_stable_argsort_all_nan_and_one_half_nan() -> None:
     np.testing.assert_array_equal(stable_argsort(values), np.arange(values.size))
     values[100_000:] = np.linspace(1, 0, 100_000)
     np.testing.assert_array_equal(stable_argsort(values), np.argsort(values, kind="stable"))
+
+
+@pytest.mark.parametrize("spread", [1e-15, 1e-12, 1e-9])
+def test_values_closer_than_the_position_bits(spread: float) -> None:
+    """Values that differ only in the low mantissa bits the packed sort replaces by positions
+    (short and very long runs of them), with ties, negatives, infinities and NaN."""
+    rng = np.random.default_rng(7)
+    n = 100_000
+    values = 1 + spread * rng.integers(0, 50, n)  # a few long runs of near-equal values
+    values[::3] = -values[::3]
+    values[5::11] = rng.uniform(-1, 1, values[5::11].shape[0])
+    values[::97] = np.inf
+    values[1::97] = -np.inf
+    values[2::89] = np.nan
+    expected = np.argsort(values, kind="stable")
+    np.testing.assert_array_equal(stable_argsort(values), expected)

@@ -16,12 +16,16 @@ __all__ = ["stable_argsort"]
 def stable_argsort(values: NDArray[np.floating]) -> NDArray[np.intp]:
     """Ascending order, ties (and NaN, which go last) in input order, as R's ``order()``.
 
-    NumPy's default argsort is several times faster than its stable one (SIMD sorting), but
-    leaves ties in arbitrary order. Ties are rare among p-values, so they are put back in input
-    order afterwards, sorting only the elements that take part in a tie. Long vectors are sorted
-    in two halves on two cores and merged.
+    Long float64 vectors are sorted as 64-bit integers that pack each value's order with its
+    position (:func:`_packed_argsort`). Otherwise NumPy's default argsort, several times faster
+    than its stable one (SIMD sorting) but leaving ties in arbitrary order, is used, and ties,
+    rare among p-values, are put back in input order afterwards, sorting only the elements that
+    take part in a tie; long vectors are then sorted in two halves on two cores and merged.
     """
     values = np.asarray(values)
+    n = values.shape[0] if values.ndim == 1 else 0
+    if values.dtype == np.float64 and _PACKED_MIN <= n < 2**_MOST_INDEX_BITS:
+        return _packed_argsort(values)
     order = _argsort(values)
     ordered = values[order]
     same = ordered[1:] == ordered[:-1]
@@ -41,6 +45,83 @@ def stable_argsort(values: NDArray[np.floating]) -> NDArray[np.intp]:
     run = np.cumsum(starts)
     order[positions] = members[np.lexsort((members, run))]
     return order
+
+
+#: From this length on, float64 keys are sorted packed with their positions (one integer sort).
+_PACKED_MIN = 4096
+#: Positions take at most this many low bits of the packed key (the rest keeps the order).
+_MOST_INDEX_BITS = 32
+
+
+def _packed_argsort(values: NDArray[np.floating]) -> NDArray[np.intp]:
+    """R's order() of float64 values by one sort of 64-bit integers (SIMD: ~4x argsort's speed).
+
+    Each value is mapped to an integer of the same order (sign-flipped IEEE bits; -0 as 0; NaN
+    above everything), its lowest b bits replaced by its position (b = bits of n - 1). Sorting
+    those integers orders by value, and by position among ties. Values that differ only in
+    the b dropped bits (a relative difference below ~2^(b - 52)) come out in position order:
+    :func:`_restore_close_values` puts each such run in value order, stably.
+    """
+    n = values.shape[0]
+    index_bits = max(1, (n - 1).bit_length())
+    bits = np.ascontiguousarray(values).view(np.uint64)
+    keys = np.empty(n, dtype=np.uint64)
+    _pack(bits, index_bits, keys)
+    keys.sort()
+    order = np.empty(n, dtype=np.intp)
+    _restore_close_values(bits, keys, index_bits, order)
+    return order
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ordered_bits(bits: np.uint64) -> np.uint64:
+    """An integer of the same order as the float64 with these bits (NaN largest, -0 as 0)."""
+    magnitude = bits & np.uint64(0x7FFFFFFFFFFFFFFF)
+    if magnitude > np.uint64(0x7FF0000000000000):  # NaN
+        return np.uint64(0xFFFFFFFFFFFFFFFF)
+    if magnitude == np.uint64(0):  # 0 and -0
+        return np.uint64(0x8000000000000000)
+    if bits >> np.uint64(63):
+        return ~bits
+    return bits | np.uint64(0x8000000000000000)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pack(bits: NDArray[np.uint64], index_bits: int, keys: NDArray[np.uint64]) -> None:
+    low = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    for i in range(bits.shape[0]):
+        keys[i] = (_ordered_bits(bits[i]) & ~low) | np.uint64(i)
+
+
+@numba.njit(cache=True, nogil=True)
+def _restore_close_values(bits: NDArray[np.uint64], keys: NDArray[np.uint64],
+                          index_bits: int, order: NDArray[np.intp]) -> None:
+    low = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    n = keys.shape[0]
+    for i in range(n):
+        order[i] = np.intp(keys[i] & low)
+    start = 0
+    while start < n:
+        high = keys[start] & ~low
+        stop = start + 1
+        while stop < n and (keys[stop] & ~low) == high:
+            stop += 1
+        if stop - start > 32:  # equal leading bits: a stable sort by value
+            items = order[start:stop].copy()
+            run_keys = np.empty(stop - start, dtype=np.uint64)
+            for i in range(stop - start):
+                run_keys[i] = _ordered_bits(bits[items[i]])
+            order[start:stop] = items[np.argsort(run_keys, kind="mergesort")]
+        elif stop - start > 1:  # a short run: insertion sort, stable
+            for i in range(start + 1, stop):
+                item = order[i]
+                key = _ordered_bits(bits[item])
+                j = i - 1
+                while j >= start and _ordered_bits(bits[order[j]]) > key:
+                    order[j + 1] = order[j]
+                    j -= 1
+                order[j + 1] = item
+        start = stop
 
 
 #: From this length on, two halves are sorted on two cores and merged.
