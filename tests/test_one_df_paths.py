@@ -1,4 +1,5 @@
-"""fit_f_dist's one-pass path for one residual df (a dense fit) against its general path."""
+"""The shortcuts for one residual df (a dense fit) against the general paths: fit_f_dist's
+one-pass moments, the B-statistic with one r and d."""
 
 from __future__ import annotations
 
@@ -79,3 +80,17 @@ def test_dense_fit_moderates_with_one_df_value() -> None:
     np.testing.assert_allclose(eb.s2_post, full.s2_post, rtol=1e-12)
     np.testing.assert_allclose(eb.t, full.t, rtol=1e-12)
     np.testing.assert_allclose(eb.p_value, full.p_value, rtol=1e-12)
+
+
+@pytest.mark.parametrize("df_prior", [4.0, np.inf])
+def test_lods_with_one_df_equal_the_general_kernel(df_prior: float) -> None:
+    from manylm.moderate.bstatistic import lods
+
+    rng = np.random.default_rng(2)
+    t = rng.standard_normal(100_001) * 3
+    t[5] = np.nan
+    stdev = np.broadcast_to(0.3, t.shape)
+    df_total = np.broadcast_to(13.0, t.shape)
+    one = lods(t, stdev, 0.7, df_total, df_prior, 0.01)
+    general = lods(t, np.array(stdev), 0.7, np.array(df_total), df_prior, 0.01)
+    np.testing.assert_array_equal(one, general)

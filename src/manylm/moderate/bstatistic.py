@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from manylm.moderate.distinct_values import broadcast_value
 from manylm.parallel import parallel_slices
 
 __all__ = ["f_pvalue", "lods", "tmixture", "variance_from_top"]
@@ -129,10 +130,26 @@ def lods(t: NDArray[np.floating], stdev_unscaled: NDArray[np.floating],
     """
     statistics: NDArray[np.float64] = np.asarray(t, dtype=np.float64)
     shape = statistics.shape
+    prior_odds = float(np.log(proportion / (1 - proportion)))
+    stdev, df = np.asarray(stdev_unscaled), np.asarray(df_total)
+    one_v = stdev.ndim == 0 or broadcast_value(stdev) is not None
+    one_d = df.ndim == 0 or broadcast_value(df) is not None
+    if one_v and one_d and np.ndim(df_prior) == 0 and statistics.ndim == 1:
+        # a dense fit: r and log(r) once, one logarithm per feature
+        v_one = float(stdev.flat[0]) ** 2
+        r = (v_one + float(var_prior)) / v_one
+        constant = prior_odds - float(np.log(r)) / 2
+        out = np.empty(shape)
+
+        def run_one(part: slice) -> None:
+            _lods_one_df(statistics[part], r, float(df.flat[0]), float(df_prior) > 1e6,
+                         constant, out[part])
+
+        parallel_slices(run_one, shape[0])
+        return out
     v = np.broadcast_to(np.asarray(stdev_unscaled, dtype=np.float64) ** 2, shape)
     d = np.broadcast_to(np.asarray(df_total, dtype=np.float64), shape)
     infinite = np.broadcast_to(np.asarray(df_prior, dtype=np.float64) > 1e6, shape)
-    prior_odds = float(np.log(proportion / (1 - proportion)))
     out = np.empty(shape)
 
     def run(part: slice) -> None:
@@ -155,3 +172,17 @@ def _lods_kernel(t: NDArray[np.float64], v: NDArray[np.float64], d: NDArray[np.f
         else:
             kernel = (1 + d[i]) / 2 * np.log((t2 + d[i]) / (t2 / r + d[i]))
         out[i] = prior_odds - np.log(r) / 2 + kernel
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _lods_one_df(t: NDArray[np.float64], r: float, d: float, infinite: bool, constant: float,
+                 out: NDArray[np.float64]) -> None:
+    """:func:`_lods_kernel` when r and d are the same for every feature."""
+    half = (1 + d) / 2
+    shrink = 1 - 1 / r
+    for i in range(t.shape[0]):
+        t2 = t[i] * t[i]
+        if infinite:
+            out[i] = constant + t2 * shrink / 2
+        else:
+            out[i] = constant + half * np.log((t2 + d) / (t2 / r + d))
