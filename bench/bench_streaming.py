@@ -14,8 +14,9 @@ missing: float32 Parquet, ``Y = 8 + batch + noise``, 0.1% of the cells missing, 
 * ``stream_10M``: 10,000,000 x 100 (4 GB), ``manylm fit`` with the default settings (the engine
   picks streaming), output TSV (and again with the table as Parquet). Measured: wall and CPU
   time, peak resident memory of the process tree, and the time of just reading and decoding the
-  same file (``ParquetBlockSource.blocks``, all samples), in the same run. Targets: peak
-  < 2 GB; throughput >= 50% of reading.
+  same file (``ParquetBlockSource.blocks``, all samples), in the same run: before and after
+  the fits, the faster kept, with the file in the page cache beforehand (read once, untimed).
+  Targets: peak < 2 GB; throughput >= 50% of reading.
 * ``scaling``: the first 1M, 2M, 4M and 8M rows of the same file through the streaming engine
   (``fit_streaming``, output TSV). Target: time linear in the number of features (the time per
   million features at 8M within 25% of that at 1M).
@@ -229,12 +230,24 @@ def spec_for(path: Path, mode: str, out: Path, **extra: Any) -> dict[str, Any]:
             "coef": COEF, "out": str(out), **extra}
 
 
+def warm_page_cache(path: Path) -> None:
+    """Read the file once, untimed: every measured run then reads it from memory (the first
+    run would otherwise pay the disk, which makes the ratio depend on the run order)."""
+    with open(path, "rb") as fh:
+        while fh.read(64 << 20):
+            pass
+
+
 def stream_10m(scratch: Path) -> dict[str, Any]:
     path = ensure_data(10_000_000, 100, DATA_DIR)
+    warm_page_cache(path)
     read = measure({"mode": "read", "path": str(path)}, "read and decode only")
     run = measure(spec_for(path, "cli", scratch / "stream_10M.tsv"), "manylm fit (defaults)")
     parquet = measure(spec_for(path, "cli", scratch / "stream_10M.parquet"),
                       "manylm fit (defaults), table as Parquet")
+    read_again = measure({"mode": "read", "path": str(path)}, "read and decode only, again")
+    if read_again["seconds"] < read["seconds"]:  # the machine's best reading time
+        read = read_again
     ratio = read["seconds"] / run["seconds"]
     return {"workload": "10,000,000 x 100 float32 Parquet, manylm fit with default settings",
             "read": read, "fit": run, "fit_parquet_out": parquet, "throughput_vs_read": ratio,
