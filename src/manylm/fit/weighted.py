@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manylm.fit.chunk import ChunkFit
+from manylm.parallel import parallel_slices
 
 __all__ = ["BATCHED_RANK_TOLERANCE", "fit_weighted"]
 
@@ -190,46 +191,110 @@ def _cholesky_with_rank(
     """Batched Cholesky of ``gram`` (p, p, G) that drops columns dependent on earlier ones.
 
     Returns the lower factor (p, p, G), with a decoupled unit row and column for each dropped
-    column so that it stays invertible, and the mask (p, G) of accepted columns.
+    column so that it stays invertible, and the mask (p, G) of accepted columns. Column j is
+    kept when its residual diagonal exceeds tol^2 of its original one, the feature has more
+    observations than columns kept so far, and the diagonal is positive. One compiled loop
+    over the features (each factor is p x p), on every core.
     """
     n_coef, _, n_features = gram.shape
-    lower = np.zeros_like(gram)
-    accepted = np.zeros((n_coef, n_features), dtype=bool)
-    n_accepted = np.zeros(n_features, dtype=np.int64)
-    for j in range(n_coef):
-        original = gram[j, j]
-        residual = original - np.sum(lower[j, :j] ** 2, axis=0)
-        reference = np.where(original > 0, original, 1.0)
-        keep = (residual > (tol * tol) * reference) & (n_accepted < n_observed) & (original > 0)
-        accepted[j] = keep
-        n_accepted += keep
-        diagonal = np.where(keep, np.sqrt(np.where(keep, residual, 1.0)), 1.0)
-        lower[j, :j] *= keep
-        lower[j, j] = diagonal
-        if j + 1 < n_coef:
-            below = gram[j + 1 :, j] - np.einsum("ikg,kg->ig", lower[j + 1 :, :j], lower[j, :j])
-            lower[j + 1 :, j] = np.where(keep, below / diagonal, 0.0)
+    lower = np.empty_like(gram)
+    accepted = np.empty((n_coef, n_features), dtype=bool)
+    observed = np.ascontiguousarray(n_observed, dtype=np.int64)
+
+    def run(part: slice) -> None:
+        _cholesky_kernel(gram[:, :, part], observed[part], float(tol), lower[:, :, part],
+                         accepted[:, part])
+
+    parallel_slices(run, n_features, min_items=8192)
     return lower, accepted
 
 
 def _cholesky_solve(lower: NDArray[np.floating], rhs: NDArray[np.floating]) -> NDArray[np.floating]:
     """Solve L L' b = rhs for every feature; ``rhs`` has shape (p, k, G)."""
-    n_coef = lower.shape[0]
-    z = np.empty_like(rhs)
-    for i in range(n_coef):
-        z[i] = (rhs[i] - np.einsum("kg,kmg->mg", lower[i, :i], z[:i])) / lower[i, i]
-    b = np.empty_like(rhs)
-    for i in reversed(range(n_coef)):
-        b[i] = (z[i] - np.einsum("kg,kmg->mg", lower[i + 1 :, i], b[i + 1 :])) / lower[i, i]
-    return b
+    solution = np.empty_like(rhs)
+
+    def run(part: slice) -> None:
+        _solve_kernel(lower[:, :, part], rhs[:, :, part], solution[:, :, part])
+
+    parallel_slices(run, rhs.shape[2], min_items=8192)
+    return solution
 
 
 def _triangular_inverse(lower: NDArray[np.floating]) -> NDArray[np.floating]:
     """Inverse of each lower-triangular factor (p, p, G), by forward substitution."""
-    n_coef = lower.shape[0]
-    inverse = np.zeros_like(lower)
-    for i in range(n_coef):
-        inverse[i, i] = 1.0 / lower[i, i]
-        for j in range(i):
-            inverse[i, j] = -np.sum(lower[i, j:i] * inverse[j:i, j], axis=0) / lower[i, i]
+    inverse = np.empty_like(lower)
+
+    def run(part: slice) -> None:
+        _inverse_kernel(lower[:, :, part], inverse[:, :, part])
+
+    parallel_slices(run, lower.shape[2], min_items=8192)
     return inverse
+
+
+@numba.njit(cache=True, nogil=True)
+def _cholesky_kernel(gram, n_observed, tol, lower, accepted):
+    n_coef = gram.shape[0]
+    threshold = tol * tol
+    for g in range(gram.shape[2]):
+        n_accepted = 0
+        for j in range(n_coef):
+            original = gram[j, j, g]
+            squares = 0.0
+            for k in range(j):
+                squares += lower[j, k, g] * lower[j, k, g]
+            residual = original - squares
+            reference = original if original > 0 else 1.0
+            keep = residual > threshold * reference and n_accepted < n_observed[g] and (
+                original > 0)
+            accepted[j, g] = keep
+            diagonal = 1.0
+            if keep:
+                n_accepted += 1
+                diagonal = np.sqrt(residual)
+            else:
+                for k in range(j):
+                    lower[j, k, g] = 0.0
+            lower[j, j, g] = diagonal
+            for i in range(j):
+                lower[i, j, g] = 0.0
+            for i in range(j + 1, n_coef):
+                if keep:
+                    products = 0.0
+                    for k in range(j):
+                        products += lower[i, k, g] * lower[j, k, g]
+                    lower[i, j, g] = (gram[i, j, g] - products) / diagonal
+                else:
+                    lower[i, j, g] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_kernel(lower, rhs, solution):
+    n_coef, n_rhs = rhs.shape[0], rhs.shape[1]
+    forward = np.empty(n_coef)
+    for g in range(rhs.shape[2]):
+        for m in range(n_rhs):
+            for i in range(n_coef):
+                total = 0.0
+                for k in range(i):
+                    total += lower[i, k, g] * forward[k]
+                forward[i] = (rhs[i, m, g] - total) / lower[i, i, g]
+            for i in range(n_coef - 1, -1, -1):
+                total = 0.0
+                for k in range(i + 1, n_coef):
+                    total += lower[k, i, g] * solution[k, m, g]
+                solution[i, m, g] = (forward[i] - total) / lower[i, i, g]
+
+
+@numba.njit(cache=True, nogil=True)
+def _inverse_kernel(lower, inverse):
+    n_coef = lower.shape[0]
+    for g in range(lower.shape[2]):
+        for i in range(n_coef):
+            inverse[i, i, g] = 1.0 / lower[i, i, g]
+            for j in range(i):
+                total = 0.0
+                for m in range(j, i):
+                    total += lower[i, m, g] * inverse[m, j, g]
+                inverse[i, j, g] = -total / lower[i, i, g]
+            for j in range(i + 1, n_coef):
+                inverse[i, j, g] = 0.0
