@@ -1,5 +1,5 @@
-"""The shortcuts for one residual df (a dense fit) against the general paths: fit_f_dist's
-one-pass moments, the B-statistic with one r and d."""
+"""Shortcuts of the moderation for large dense fits against the general paths: fit_f_dist's
+one-pass moments, the B-statistic with one r and d, the largest |t| by a sampled threshold."""
 
 from __future__ import annotations
 
@@ -94,3 +94,20 @@ def test_lods_with_one_df_equal_the_general_kernel(df_prior: float) -> None:
     one = lods(t, stdev, 0.7, df_total, df_prior, 0.01)
     general = lods(t, np.array(stdev), 0.7, np.array(df_total), df_prior, 0.01)
     np.testing.assert_array_equal(one, general)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_largest_first_through_a_sampled_threshold(seed: int) -> None:
+    """The k largest |t| (ties in input order) as a full stable sort gives, whatever the ties."""
+    from manylm.moderate.bstatistic import _largest_first
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(70_000, 300_000))
+    values = np.abs(rng.standard_normal(n) * 2)
+    if seed % 2:
+        values = np.round(values, 1)  # many ties
+    if seed % 3 == 0:
+        values[: n // 2] = values.max()  # more ties at the top than k
+    for k in (1, 17, n // 100, n // 64):
+        np.testing.assert_array_equal(_largest_first(values, k),
+                                      np.argsort(-values, kind="stable")[:k])

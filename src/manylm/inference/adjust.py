@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 from manylm.errors import InputError
 from manylm.inference.ordering import stable_argsort
 
-__all__ = ["ADJUST_METHODS", "adjust_in_order", "p_adjust"]
+__all__ = ["ADJUST_METHODS", "adjust_in_order", "adjust_sorted", "p_adjust"]
 
 AdjustMethod = Literal["BH", "BY", "holm", "bonferroni", "none"]
 ADJUST_METHODS: tuple[str, ...] = ("BH", "BY", "holm", "bonferroni", "none")
@@ -61,6 +61,41 @@ def adjust_in_order(p: NDArray[np.floating], method: str,
         factor = float(np.sum(1.0 / np.arange(1, n + 1))) if key == "BY" else 1.0
         _step_up(np.ascontiguousarray(p, dtype=np.float64), order, factor * n, out)
     return out
+
+
+def adjust_sorted(p_sorted: NDArray[np.floating], method: str) -> NDArray[np.float64]:
+    """:func:`p_adjust` of p-values already in ascending order (NaN last), in that order.
+
+    A table sorted by p-value holds them so: its adjusted column is then one sequential pass.
+    """
+    key = _ALIASES.get(str(method).lower()) if method not in ADJUST_METHODS else method
+    values: NDArray[np.float64] = np.ascontiguousarray(p_sorted, dtype=np.float64)
+    if key == "none":
+        return values.copy()
+    out = np.full(values.shape, np.nan)
+    n = int(np.count_nonzero(~np.isnan(values)))  # NaN last: the first n are the tests
+    if n == 0:
+        return out
+    tests = values[:n]
+    if key == "bonferroni":
+        out[:n] = np.minimum(1.0, n * tests)
+    elif key == "holm":
+        out[:n] = np.minimum(1.0, np.maximum.accumulate((n - np.arange(n)) * tests))
+    else:
+        factor = float(np.sum(1.0 / np.arange(1, n + 1))) if key == "BY" else 1.0
+        _step_up_sorted(tests, factor * n, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _step_up_sorted(p: NDArray[np.float64], scale: float, out: NDArray[np.float64]) -> None:
+    """:func:`_step_up` of p-values in ascending order, written in that order."""
+    running = np.inf
+    for k in range(p.shape[0] - 1, -1, -1):
+        value = scale / (k + 1) * p[k]
+        if value < running:
+            running = value
+        out[k] = min(1.0, running)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -9,7 +9,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from manylm.errors import EstimabilityError, InputError
-from manylm.inference.adjust import adjust_in_order
+from manylm.inference.adjust import adjust_in_order, adjust_sorted
 from manylm.inference.ordering import stable_argsort
 from manylm.inference.table_rows import T_TABLE_COLUMNS, t_table_block
 from manylm.moderate.distinct_values import broadcast_value
@@ -97,13 +97,17 @@ def top_table(
         estimates = np.column_stack([data[fit.coefficient_names[j]] for j in columns])
     p = data["p_value"]
     by_p = stable_argsort(p)  # NaN last, as R's order(); shared with the adjustment
-    adjusted = adjust_in_order(p, adjust, by_p)
+    # The whole t table in p order: its adjusted column is made from its sorted p column.
+    in_p_order = interval is not None and sort_by == "p" and p_value >= 1 and lfc <= 0 and (
+        number is None or number >= p.shape[0])
+    adjusted = None if in_p_order else adjust_in_order(p, adjust, by_p)
     lods = data.pop("lods", None)  # the B-statistic stays the last column
-    data["adj_p_value"] = adjusted
+    if adjusted is not None:
+        data["adj_p_value"] = adjusted
     if lods is not None:
         data["lods"] = lods
     keep = None
-    if p_value < 1 or lfc > 0:
+    if adjusted is not None and (p_value < 1 or lfc > 0):
         if len(columns) == 1:
             large = np.abs(estimates[:, 0]) >= lfc
         else:
@@ -118,6 +122,8 @@ def top_table(
         block = t_table_block(order, estimate=data["estimate"], standard_error=standard_error,
                               quantile=quantile, mean=data["mean"], t=data["t"],
                               p_value=data["p_value"], adjusted=adjusted, lods=lods)
+        if adjusted is None:
+            block[6] = adjust_sorted(block[5], adjust)
         names = list(T_TABLE_COLUMNS[: block.shape[0]])
         return pd.DataFrame(block.T, index=index, columns=names, copy=False)
     # One 2-D block, filled column by column (the gathers on all cores): pandas keeps it as is.
