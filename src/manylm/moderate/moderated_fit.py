@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from manylm.fit.result import LinearModelFit
 from manylm.moderate.bstatistic import f_pvalue, lods, tmixture
+from manylm.moderate.distinct_values import broadcast_value
 from manylm.moderate.fstat import f_statistic
 from manylm.moderate.student_t import student_t_sf
 
@@ -106,9 +107,14 @@ class ModeratedFit:
         return self._cached(("p", j), lambda: self._p_value(j))
 
     def _p_value(self, j: int) -> NDArray[np.floating]:
-        df = np.where(self.df_total > 0, self.df_total, np.nan)
+        constant = broadcast_value(self.df_total)  # one df for all (a dense fit): a scalar
+        df: float | NDArray[np.floating] = (
+            np.where(self.df_total > 0, self.df_total, np.nan) if constant is None
+            else (constant if constant > 0 else np.nan))
         if self.treat_lfc is None:
-            return 2 * student_t_sf(np.abs(self.t_of(j)), df)
+            tails = student_t_sf(np.abs(self.t_of(j)), df)
+            tails *= 2
+            return tails
         se = self.standard_error_of(j)
         coefficient = np.abs(self.fit.coefficients[:, j])
         with np.errstate(invalid="ignore", divide="ignore"):
