@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
@@ -53,13 +52,12 @@ def fit_in_blocks(
     feature_ids: object = None,
     sample_ids: object = None,
     progress: Callable[[int], None] | None = None,
-    dense_first: bool = True,
 ) -> ChunkFit:
     """Fit every row of ``y`` block by block; the result does not depend on ``block_rows``.
 
     Without a weights matrix (and with the constant in the design) every row is first fitted
     by one compiled read of the whole matrix on every core (:func:`_fit_dense_first`); only the
-    rows that need it go through the blocks (``dense_first=False`` goes straight there).
+    rows with a missing value are then refitted, in blocks.
     """
     n_rows, n_samples = y.shape
     block_rows = block_rows or default_block_rows(n_samples)
@@ -67,7 +65,7 @@ def fit_in_blocks(
     n_jobs = min(n_jobs or cpu_count(), len(blocks)) or 1
     row_fit = fitter.row_fit if isinstance(fitter, BlockFitter) else None
     if (isinstance(fitter, BlockFitter) and row_fit is not None and weights is None
-            and not keep_residuals and dense_first and y.dtype in (np.float32, np.float64)
+            and not keep_residuals and y.dtype in (np.float32, np.float64)
             and y.strides[1] == y.itemsize):
         return _fit_dense_first(fitter, row_fit, y, block_rows=block_rows, n_jobs=n_jobs,
                                 feature_ids=feature_ids, sample_ids=sample_ids,
@@ -103,7 +101,7 @@ def _fit_dense_first(fitter: BlockFitter, row_fit: DenseRowFit, y: NDArray[np.fl
                      progress: Callable[[int], None] | None) -> ChunkFit:
     """Every row by the one-read dense fit, written straight into the results; then the rows
     it flags: inexact ones refitted from their residuals, incomplete ones (a missing or
-    infinite value) through the blocks."""
+    infinite value) on their observed samples, in blocks on every core."""
     n_rows = y.shape[0]
     n_coef = fitter.design.shape[1]
     coefficients = np.empty((n_rows, n_coef))
@@ -126,11 +124,20 @@ def _fit_dense_first(fitter: BlockFitter, row_fit: DenseRowFit, y: NDArray[np.fl
     if progress is not None:
         progress(n_rows - incomplete.size)
     if incomplete.size:
-        ids = feature_ids if feature_ids is not None else pd.RangeIndex(n_rows)
-        result.assign(incomplete, fit_in_blocks(
-            fitter, y[incomplete], block_rows=block_rows, n_jobs=n_jobs,
-            feature_ids=np.asarray(ids, dtype=object)[incomplete], sample_ids=sample_ids,
-            progress=progress, dense_first=False))
+        # their df and unscaled stdev differ: full arrays, filled block by block on the cores
+        result.stdev_unscaled = np.array(result.stdev_unscaled)
+        result.df_residual = np.array(result.df_residual)
+
+        def refit(rows: NDArray[np.intp]) -> None:
+            result.assign(rows, fitter.fit_incomplete(y, rows, feature_ids=feature_ids,
+                                                      sample_ids=sample_ids))
+            if progress is not None:
+                progress(rows.shape[0])
+
+        n_parts = min(incomplete.size, max(n_jobs, -(-incomplete.size // block_rows)))
+        parts = np.array_split(incomplete, n_parts)  # balanced over the workers
+        with _BLAS.limit(limits=1, user_api="blas"):
+            parallel_map(refit, parts, n_jobs=n_jobs)
     return result
 
 

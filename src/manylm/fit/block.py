@@ -20,7 +20,7 @@ from manylm.fit.chunk import ChunkFit
 from manylm.fit.dense import DenseSolver
 from manylm.fit.projection_kernel import DenseRowFit
 from manylm.fit.value_scan import first_bad_weight, has_non_finite
-from manylm.fit.weighted import fit_weighted
+from manylm.fit.weighted import fit_observed, fit_weighted
 
 __all__ = ["BlockFitter"]
 
@@ -94,12 +94,37 @@ class BlockFitter:
         if not incomplete.any():
             return dense
         rows = np.flatnonzero(incomplete)
-        subset: NDArray[np.floating] = y[rows].astype(self.dtype, copy=False)
-        _check_no_infinity(subset, first_row, feature_ids, sample_ids, rows)
-        masked = self._weighted(subset, self._observed_weights(np.isfinite(subset)),
-                                keep_residuals)
-        dense.assign(rows, masked)
+        dense.assign(rows, self.fit_incomplete(y, rows, first_row=first_row,
+                                               keep_residuals=keep_residuals,
+                                               feature_ids=feature_ids, sample_ids=sample_ids))
         return dense
+
+    def fit_incomplete(
+        self,
+        y: NDArray[np.floating],
+        rows: NDArray[np.intp],
+        *,
+        first_row: int = 0,
+        keep_residuals: bool = False,
+        feature_ids: object = None,
+        sample_ids: object = None,
+    ) -> ChunkFit:
+        """Rows ``rows`` of ``y``, which have a missing (or infinite) value, each fitted on its
+        observed samples.
+
+        ``first_row`` is the offset of ``y`` in the whole matrix (for messages). An infinite
+        value is an error naming the feature and sample.
+        """
+        if self.dtype == np.float64 and not keep_residuals:
+            design: NDArray[Any] = self.design.astype(np.float64)
+            fit = fit_observed(y, rows, design[:, self.estimable],
+                               sample_weights=self.sample_weights, centre_rows=self.centre_rows)
+            if fit is not None:
+                return self._with_non_estimable(fit)
+        subset: NDArray[np.floating] = np.asarray(y[rows]).astype(self.dtype, copy=False)
+        _check_no_infinity(subset, first_row, feature_ids, sample_ids, rows)
+        return self._weighted(subset, self._observed_weights(np.isfinite(subset)),
+                              keep_residuals)
 
     def _observed_weights(self, finite: NDArray[np.bool_]) -> NDArray[np.floating]:
         if self.sample_weights is None:
@@ -116,9 +141,13 @@ class BlockFitter:
             y, weights, design[:, self.estimable], centre_rows=self.centre_rows,
             keep_residuals=keep_residuals,
         )
+        return self._with_non_estimable(fit)
+
+    def _with_non_estimable(self, fit: ChunkFit) -> ChunkFit:
+        """The fit of the estimable columns, with NaN columns for the others."""
         if self.estimable.all():
             return fit
-        n = y.shape[0]
+        n = fit.coefficients.shape[0]
         p = self.estimable.shape[0]
         coefficients = np.full((n, p), np.nan)
         stdev = np.full((n, p), np.nan)

@@ -57,10 +57,54 @@ def fit_weighted(
     centre_rows : bool
         True when the all-ones vector lies in the column space of ``design``.
     """
+    sums = _row_sums(np.ascontiguousarray(y), np.ascontiguousarray(weights, dtype=y.dtype))
+    return _fit_from_sums(sums, np.asarray(weights, dtype=y.dtype), design,
+                          centre_rows=centre_rows, keep_residuals=keep_residuals, tol=tol)
+
+
+def fit_observed(
+    y: NDArray[np.floating],
+    rows: NDArray[np.intp],
+    design: NDArray[np.floating],
+    *,
+    sample_weights: NDArray[np.floating] | None = None,
+    centre_rows: bool,
+    tol: float = BATCHED_RANK_TOLERANCE,
+) -> ChunkFit | None:
+    """:func:`fit_weighted` of rows ``rows`` of ``y``, each on its non-missing samples.
+
+    The weights are ``sample_weights`` (or 1) where a value is present and 0 where it is NaN:
+    limma's fit of a row with missing values. The rows are read where they lie, in the same
+    pass that makes the weights and the sums (no copy of them first). None when one of them
+    holds an infinite value (the caller reports it).
+    """
+    n_samples = y.shape[1]
+    base = (np.ones(n_samples) if sample_weights is None
+            else np.asarray(sample_weights, dtype=np.float64))
+    m = rows.shape[0]
+    y0, weights = np.empty((m, n_samples)), np.empty((m, n_samples))
+    weighted_y = y0 if sample_weights is None else np.empty((m, n_samples))
+    counts = [np.empty(m, dtype=np.int64) for _ in range(2)]
+    totals = [np.empty(m) for _ in range(4)]
+    infinite = _observed_sums_kernel(y, np.ascontiguousarray(rows, dtype=np.intp), base, y0,
+                                     weights, weighted_y, counts[0], totals[0], counts[1],
+                                     totals[1], totals[2], totals[3])
+    if infinite:
+        return None
+    sums = _RowSums(y0, weighted_y, counts[0], totals[0], counts[1], totals[1], totals[2],
+                    totals[3])
+    return _fit_from_sums(sums, weights, design, centre_rows=centre_rows, tol=tol)
+
+
+def _fit_from_sums(sums: _RowSums, weights: NDArray[np.floating],
+                   design: NDArray[np.floating], *, centre_rows: bool,
+                   keep_residuals: bool = False, tol: float = BATCHED_RANK_TOLERANCE
+                   ) -> ChunkFit:
+    """The weighted fit given every row's sums and the zero-filled, weighted data."""
+    y0, weighted_y = sums.y0, sums.weighted_y
+    y = y0  # the type and shape of the data
     n_features, n_samples = y.shape
     n_coef = design.shape[1]
-    sums = _row_sums(np.ascontiguousarray(y), np.ascontiguousarray(weights, dtype=y.dtype))
-    y0, weighted_y = sums.y0, sums.weighted_y
     # limma's Amean: every finite value counts, whatever its weight.
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = sums.y_total / sums.n_finite
@@ -147,6 +191,46 @@ def _row_sums(y: NDArray[np.floating], weights: NDArray[np.floating]) -> _RowSum
                      weighted_y_total, weighted_squares)
     return _RowSums(y0, weighted_y, n_finite, y_total, n_observed, weight_total,
                     weighted_y_total, weighted_squares)
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _observed_sums_kernel(y, rows, base, y0, weights, weighted_y, n_finite, y_total,
+                          n_observed, weight_total, weighted_y_total,
+                          weighted_squares):
+    """:func:`_row_sums_kernel` of rows ``rows`` of ``y``, the weights being ``base`` where a
+    value is present (not NaN) and 0 where it is missing. Returns the number of infinities."""
+    infinite = 0
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        count = 0
+        observed = 0
+        total = 0.0
+        w_total = 0.0
+        wy_total = 0.0
+        squares = 0.0
+        for j in range(y.shape[1]):
+            raw = np.float64(y[row, j])
+            finite = np.abs(raw) < np.inf
+            infinite += np.abs(raw) == np.inf
+            value = raw if finite else 0.0
+            w = base[j] if finite else 0.0
+            y0[r, j] = value
+            weights[r, j] = w
+            wy = w * value
+            weighted_y[r, j] = wy
+            count += finite
+            observed += w != 0
+            total += value
+            w_total += w
+            wy_total += wy
+            squares += wy * value
+        n_finite[r] = count
+        y_total[r] = total
+        n_observed[r] = observed
+        weight_total[r] = w_total
+        weighted_y_total[r] = wy_total
+        weighted_squares[r] = squares
+    return infinite
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
