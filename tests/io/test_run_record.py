@@ -27,22 +27,6 @@ def test_file_fingerprint(tmp_path: Path) -> None:
     }
 
 
-def test_file_fingerprint_mapped_in_steps_or_read(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The memory-mapped hash over several steps, and the plain reads when mapping fails."""
-    from manylm.io import run_record
-
-    data = bytes(range(256)) * 4099
-    path = tmp_path / "y.bin"
-    path.write_bytes(data)
-    expected = hashlib.sha256(data).hexdigest()
-    monkeypatch.setattr(run_record, "_MAPPED_STEP", 1000)
-    assert file_fingerprint(path)["sha256"] == expected
-    monkeypatch.setattr(run_record, "_mapped", lambda fh: None)
-    assert file_fingerprint(path) == {"path": str(path.absolute()), "size": len(data),
-                                      "sha256": expected}
-
-
 def test_file_fingerprint_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("e.tsv").write_text("")

@@ -28,7 +28,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manylm.fit.chunk import ChunkFit
-from manylm.parallel import parallel_slices
 
 __all__ = ["BATCHED_RANK_TOLERANCE", "fit_weighted"]
 
@@ -278,40 +277,27 @@ def _cholesky_with_rank(
     column so that it stays invertible, and the mask (p, G) of accepted columns. Column j is
     kept when its residual diagonal exceeds tol^2 of its original one, the feature has more
     observations than columns kept so far, and the diagonal is positive. One compiled loop
-    over the features (each factor is p x p), on every core.
+    over the features (each factor is p x p); the engines run blocks of features on the cores.
     """
     n_coef, _, n_features = gram.shape
     lower = np.empty_like(gram)
     accepted = np.empty((n_coef, n_features), dtype=bool)
     observed = np.ascontiguousarray(n_observed, dtype=np.int64)
-
-    def run(part: slice) -> None:
-        _cholesky_kernel(gram[:, :, part], observed[part], float(tol), lower[:, :, part],
-                         accepted[:, part])
-
-    parallel_slices(run, n_features, min_items=8192)
+    _cholesky_kernel(gram, observed, float(tol), lower, accepted)
     return lower, accepted
 
 
 def _cholesky_solve(lower: NDArray[np.floating], rhs: NDArray[np.floating]) -> NDArray[np.floating]:
     """Solve L L' b = rhs for every feature; ``rhs`` has shape (p, k, G)."""
     solution = np.empty_like(rhs)
-
-    def run(part: slice) -> None:
-        _solve_kernel(lower[:, :, part], rhs[:, :, part], solution[:, :, part])
-
-    parallel_slices(run, rhs.shape[2], min_items=8192)
+    _solve_kernel(lower, rhs, solution)
     return solution
 
 
 def _triangular_inverse(lower: NDArray[np.floating]) -> NDArray[np.floating]:
     """Inverse of each lower-triangular factor (p, p, G), by forward substitution."""
     inverse = np.empty_like(lower)
-
-    def run(part: slice) -> None:
-        _inverse_kernel(lower[:, :, part], inverse[:, :, part])
-
-    parallel_slices(run, lower.shape[2], min_items=8192)
+    _inverse_kernel(lower, inverse)
     return inverse
 
 

@@ -8,7 +8,6 @@ import hashlib
 import importlib.metadata
 import json
 import math
-import mmap
 import os
 import platform
 from collections.abc import Mapping
@@ -22,7 +21,6 @@ from manylm.io.atomic import atomic_path
 
 __all__ = ["file_fingerprint", "package_versions", "write_run_record"]
 
-_BLOCK = 1 << 20  # 1 MiB
 _PACKAGES = ("manylm", "numpy", "scipy", "pandas", "formulaic", "pyarrow")
 
 
@@ -32,7 +30,7 @@ def file_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     Parameters
     ----------
     path : str or path-like
-        The file; read in 1 MiB blocks, so any size is fine.
+        The file; read a buffer at a time, so any size is fine.
 
     Returns
     -------
@@ -41,34 +39,11 @@ def file_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
         the lower-case hex digest.
     """
     p = Path(path).absolute()
-    digest = hashlib.sha256()
-    size = 0
     with open(p, "rb") as fh:
-        mapped = _mapped(fh)
-        if mapped is not None:  # hashed where it lies in the page cache: no copy
-            with mapped, memoryview(mapped) as view:
-                for start in range(0, len(view), _MAPPED_STEP):
-                    digest.update(view[start:start + _MAPPED_STEP])
-                size = len(view)
-        else:
-            while block := fh.read(_BLOCK):
-                digest.update(block)
-                size += len(block)
+        # hashlib reads into one reused buffer (no new block of memory per read)
+        digest = hashlib.file_digest(fh, "sha256")
+        size = fh.tell()
     return {"path": str(p), "size": size, "sha256": digest.hexdigest()}
-
-
-#: Bytes hashed per call when the file is memory-mapped (the GIL is released for each).
-_MAPPED_STEP = 64 << 20
-
-
-def _mapped(fh: Any) -> mmap.mmap | None:
-    """The open file memory-mapped read-only, or None (empty, a pipe, not mappable)."""
-    try:
-        if os.fstat(fh.fileno()).st_size == 0:
-            return None
-        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
 
 
 def package_versions() -> dict[str, str]:
