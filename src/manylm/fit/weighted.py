@@ -21,7 +21,7 @@ lose little accuracy.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -85,9 +85,9 @@ def fit_observed(
     weighted_y = y0 if sample_weights is None else np.empty((m, n_samples))
     counts = [np.empty(m, dtype=np.int64) for _ in range(2)]
     totals = [np.empty(m) for _ in range(4)]
-    infinite = _observed_sums_kernel(y, np.ascontiguousarray(rows, dtype=np.intp), base, y0,
-                                     weights, weighted_y, counts[0], totals[0], counts[1],
-                                     totals[1], totals[2], totals[3])
+    infinite = _sums_kernel(y, np.ascontiguousarray(rows, dtype=np.intp), _NO_WEIGHTS, base,
+                            y0, weights, weighted_y, counts[0], totals[0], counts[1], totals[1],
+                            totals[2], totals[3])
     if infinite:
         return None
     sums = _RowSums(y0, weighted_y, counts[0], totals[0], counts[1], totals[1], totals[2],
@@ -186,18 +186,27 @@ def _row_sums(y: NDArray[np.floating], weights: NDArray[np.floating]) -> _RowSum
     n_finite, n_observed = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     y_total, weight_total = np.empty(n, dtype=y.dtype), np.empty(n, dtype=y.dtype)
     weighted_y_total, weighted_squares = np.empty(n, dtype=y.dtype), np.empty(n, dtype=y.dtype)
-    _row_sums_kernel(y, weights, y0, weighted_y, n_finite, y_total, n_observed, weight_total,
-                     weighted_y_total, weighted_squares)
+    _sums_kernel(y, np.arange(n), weights, np.empty(0), y0, _NO_WEIGHTS, weighted_y, n_finite,
+                 y_total, n_observed, weight_total, weighted_y_total, weighted_squares)
     return _RowSums(y0, weighted_y, n_finite, y_total, n_observed, weight_total,
                     weighted_y_total, weighted_squares)
 
 
+#: "No weights matrix" for :func:`_sums_kernel`.
+_NO_WEIGHTS = np.empty((0, 0))
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def _observed_sums_kernel(y, rows, base, y0, weights, weighted_y, n_finite, y_total,
-                          n_observed, weight_total, weighted_y_total,
-                          weighted_squares):
-    """:func:`_row_sums_kernel` of rows ``rows`` of ``y``, the weights being ``base`` where a
-    value is present (not NaN) and 0 where it is missing. Returns the number of infinities."""
+def _sums_kernel(y, rows, given, base, y0, weights, weighted_y, n_finite, y_total, n_observed,
+                 weight_total, weighted_y_total, weighted_squares):
+    """Every per-row sum of rows ``rows`` of ``y``, and their zero-filled and weighted values.
+
+    The weights are the matrix ``given`` (rows as ``y``), or, when it is empty, ``base`` where
+    a value is present and 0 where it is missing (then written to ``weights``). Branch-free,
+    with sums that may be reassociated: the inner loop runs on SIMD lanes (NaN and infinity
+    keep their meaning: no finite-math assumption). Returns the number of infinite values.
+    """
+    use_given = given.shape[0] > 0
     infinite = 0
     for r in range(rows.shape[0]):
         row = rows[r]
@@ -212,9 +221,12 @@ def _observed_sums_kernel(y, rows, base, y0, weights, weighted_y, n_finite, y_to
             finite = np.abs(raw) < np.inf
             infinite += np.abs(raw) == np.inf
             value = raw if finite else 0.0
-            w = base[j] if finite else 0.0
+            if use_given:
+                w = given[row, j]
+            else:
+                w = base[j] if finite else 0.0
+                weights[r, j] = w
             y0[r, j] = value
-            weights[r, j] = w
             wy = w * value
             weighted_y[r, j] = wy
             count += finite
@@ -230,42 +242,6 @@ def _observed_sums_kernel(y, rows, base, y0, weights, weighted_y, n_finite, y_to
         weighted_y_total[r] = wy_total
         weighted_squares[r] = squares
     return infinite
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def _row_sums_kernel(y: NDArray[Any], weights: NDArray[Any], y0: NDArray[Any],
-                     weighted_y: NDArray[Any], n_finite: NDArray[np.int64], y_total: NDArray[Any],
-                     n_observed: NDArray[np.int64], weight_total: NDArray[Any],
-                     weighted_y_total: NDArray[Any], weighted_squares: NDArray[Any]) -> None:
-    # Branch-free, and sums that may be reassociated: the inner loop runs on SIMD lanes (NaN
-    # and infinity keep their meaning: no finite-math assumption).
-    for i in range(y.shape[0]):
-        count = 0
-        observed = 0
-        total = 0.0
-        w_total = 0.0
-        wy_total = 0.0
-        squares = 0.0
-        for j in range(y.shape[1]):
-            raw = y[i, j]
-            finite = np.abs(raw) < np.inf
-            value = raw if finite else 0.0
-            w = weights[i, j]
-            y0[i, j] = value
-            wy = w * value
-            weighted_y[i, j] = wy
-            count += finite
-            observed += w != 0
-            total += value
-            w_total += w
-            wy_total += wy
-            squares += wy * value
-        n_finite[i] = count
-        y_total[i] = total
-        n_observed[i] = observed
-        weight_total[i] = w_total
-        weighted_y_total[i] = wy_total
-        weighted_squares[i] = squares
 
 
 def _cholesky_with_rank(
