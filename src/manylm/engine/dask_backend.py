@@ -44,6 +44,7 @@ from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
 from manylm.engine.streaming import (
     StreamingResult,
     add_table_fields,
+    refuse_duplicate_ids,
     sigterm_as_interrupt,
     store_table_chunk,
 )
@@ -220,6 +221,7 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
                 if ids is not None:
                     ids.append(start, chunk_ids)
             del states, posteriors, prior, tables
+            refuse_duplicate_ids(ids, run.source.path)
             timings["table"] = time.perf_counter() - clock
             clock = time.perf_counter()
             table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,

@@ -30,6 +30,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -288,6 +289,39 @@ class IdStore:
     def spilled(self) -> bool:
         return self.directory is not None
 
+    def duplicates(self, most: int = 5) -> list[str]:
+        """Up to ``most`` IDs that occur more than once (empty when every ID is unique).
+
+        A 64-bit hash of every ID (8 bytes per feature, read a block at a time), one sort of
+        the hashes, and the IDs of equal hashes compared as text: no hash table of the IDs.
+        """
+        hashes = np.empty(self.n_rows, dtype=np.uint64)
+        step = 1 << 20
+        for start in range(0, self.n_rows, step):
+            block = self.read(start, min(self.n_rows, start + step))
+            offsets = np.frombuffer(block.buffers()[1], dtype=np.int64)[
+                block.offset: block.offset + len(block) + 1]
+            data = block.buffers()[2]
+            text = (np.frombuffer(data, dtype=np.uint8) if data is not None
+                    else np.empty(0, dtype=np.uint8))
+            _hash_strings(offsets, text, hashes[start:start + len(block)])
+        order = np.argsort(hashes, kind="stable")
+        ordered = hashes[order]
+        same = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if same.size == 0:
+            return []
+        rows = np.unique(np.concatenate([order[same], order[same + 1]]))
+        texts = self.gather(rows).to_pylist()
+        seen: set[str] = set()
+        found: list[str] = []
+        for text in texts:  # in row order: the first repeated IDs
+            if text in seen and text not in found:
+                found.append(text)
+                if len(found) == most:
+                    break
+            seen.add(text)
+        return found
+
     @property
     def nbytes(self) -> int:
         """Bytes the IDs of every row take in memory (offsets and text), as read whole."""
@@ -386,3 +420,14 @@ def _pread_all(fd: int, out: memoryview, offset: int) -> None:
         if got <= 0:
             raise OSError(errno.EIO, "the temporary file is shorter than expected")
         done += got
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_strings(offsets: NDArray[np.int64], text: NDArray[np.uint8],
+                  out: NDArray[np.uint64]) -> None:
+    """FNV-1a (64-bit) of each string ``text[offsets[i]:offsets[i + 1]]``."""
+    for i in range(out.shape[0]):
+        h = np.uint64(0xCBF29CE484222325)
+        for b in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(text[b])) * np.uint64(0x100000001B3)
+        out[i] = h

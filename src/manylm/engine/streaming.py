@@ -54,6 +54,7 @@ from manylm.engine.run_control import phase_timer, release_freed_memory, sigterm
 from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
 from manylm.engine.streaming_table import SORT_KEY_FIELD, finish_table, sort_key
+from manylm.errors import DataError
 from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["StreamingResult", "add_table_fields", "fit_streaming", "run_prepared",
@@ -166,6 +167,14 @@ def fit_streaming(
                         spill=spill, spill_dir=spill_dir, progress=progress, collect=out is None)
 
 
+def refuse_duplicate_ids(ids: IdStore | None, label: str) -> None:
+    """The error the in-memory engine gives for repeated feature IDs, over every chunk."""
+    repeated = [] if ids is None else ids.duplicates()
+    if repeated:
+        raise DataError(f"{label}: duplicate feature IDs: {', '.join(map(repr, repeated))}. "
+                        "Every feature needs a unique ID.")
+
+
 def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory: int | None,
                  block_rows: int | None = None, n_jobs: int | None = None,
                  spill: bool | None = None, spill_dir: str | os.PathLike[str] | None = None,
@@ -193,6 +202,7 @@ def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory
         try:
             with phase_timer(timings, "fit"):
                 fit_pass(run, plan, summaries, ids, progress)
+                refuse_duplicate_ids(ids, run.source.path)
             with phase_timer(timings, "prior"):
                 prior = _estimate_prior(model, summaries)
                 var_prior = _coefficient_priors(model, summaries, prior, plan.pass_rows,

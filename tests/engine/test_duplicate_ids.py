@@ -1,0 +1,48 @@
+"""Repeated feature IDs are refused by the streaming engine as by the in-memory one, across chunks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import manylm
+from manylm.engine.spill import IdStore
+from manylm.engine.streaming import fit_streaming
+from manylm.io.block_sources import open_feature_blocks
+from manylm.io.parquet_blocks import ParquetMatrixWriter
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_id_store_finds_repeated_ids(tmp_path: Path, spilled: bool) -> None:
+    ids = np.array([f"g{i}" for i in range(3000)], dtype=object)
+    repeated = ids.copy()
+    repeated[2500], repeated[2999], repeated[10] = "g7", "g3", "g3"
+    for name, values, expected in (("unique", ids, []), ("repeated", repeated, ["g3", "g7"])):
+        directory = tmp_path / name if spilled else None
+        if directory is not None:
+            directory.mkdir()
+        store = IdStore(3000, directory)
+        store.append(0, values[:1000])
+        store.append(1000, values[1000:])
+        assert store.duplicates() == expected  # in the order their repeats come
+        store.close()
+
+
+def test_streaming_refuses_an_id_repeated_in_another_chunk(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    samples = [f"s{i}" for i in range(8)]
+    sheet = pd.DataFrame({"g": ["a", "b"] * 4}, index=samples)
+    path = tmp_path / "m.parquet"
+    writer = ParquetMatrixWriter(path, samples, np.dtype(np.float32), 1024)
+    ids = np.array([f"f{i}" for i in range(4096)], dtype=object)
+    ids[3000] = "f5"  # four row groups later
+    writer.write(ids, rng.standard_normal((4096, 8)).astype(np.float32))
+    writer.close()
+    out = tmp_path / "out.tsv"
+    with pytest.raises(manylm.DataError, match=r"duplicate feature IDs: 'f5'"):
+        fit_streaming(open_feature_blocks(str(path)), "~ g", samples=sheet, coef="g[T.b]",
+                      out=str(out), memory=1 << 20)
+    assert not out.exists()
