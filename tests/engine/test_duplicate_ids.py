@@ -1,4 +1,5 @@
-"""Repeated feature IDs are refused by the streaming engine as by the in-memory one, across chunks."""
+"""Repeated feature IDs are refused by the streaming engine, as by the in-memory one, across
+chunks."""
 
 from __future__ import annotations
 

@@ -305,12 +305,11 @@ class IdStore:
             text = (np.frombuffer(data, dtype=np.uint8) if data is not None
                     else np.empty(0, dtype=np.uint8))
             _hash_strings(offsets, text, hashes[start:start + len(block)])
-        order = np.argsort(hashes, kind="stable")
-        ordered = hashes[order]
-        same = np.flatnonzero(ordered[1:] == ordered[:-1])
-        if same.size == 0:
+        ordered = np.sort(hashes)
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if repeated.size == 0:
             return []
-        rows = np.unique(np.concatenate([order[same], order[same + 1]]))
+        rows = np.flatnonzero(np.isin(hashes, repeated))  # in row order
         texts = self.gather(rows).to_pylist()
         seen: set[str] = set()
         found: list[str] = []
