@@ -1,9 +1,11 @@
-"""Run the map step over blocks of an in-memory matrix, on every core.
+"""Run the map step over an in-memory matrix, on every core.
 
-The matrix is cut into row blocks of a few megabytes (the dense kernel slices them further to
-stay in cache); blocks run on a thread pool (NumPy releases the GIL) with BLAS held to one thread
-per worker so the two levels of parallelism do not oversubscribe the cores, and each worker
-writes its block's results straight into the output arrays.
+Without a weights matrix, every row is first fitted by the dense kernel in one compiled read of
+the whole matrix (split over the cores), which writes the results in place; the rows it flags
+(a missing value, an inexact residual sum of squares) are then refitted. Otherwise the matrix is
+cut into row blocks of a few megabytes that run on a thread pool (NumPy releases the GIL), with
+BLAS held to one thread per worker so the two levels of parallelism do not oversubscribe the
+cores, and each worker writes its block's results straight into the output arrays.
 """
 
 from __future__ import annotations
