@@ -46,20 +46,10 @@ def adjust_in_order(p: NDArray[np.floating], method: str,
     A table sorted by p-value needs that order anyway; sharing it saves the second sort.
     """
     key = _ALIASES.get(str(method).lower()) if method not in ADJUST_METHODS else method
-    out = np.full(p.shape, np.nan)
     if key == "none":
         return p.copy()
-    n = int(np.count_nonzero(~np.isnan(p)))
-    if n == 0:
-        return out
-    order = ascending[:n]  # NaN sort last: the first n are the tests
-    if key == "bonferroni":
-        out[order] = np.minimum(1.0, n * p[order])
-    elif key == "holm":
-        out[order] = np.minimum(1.0, np.maximum.accumulate((n - np.arange(n)) * p[order]))
-    else:
-        factor = float(np.sum(1.0 / np.arange(1, n + 1))) if key == "BY" else 1.0
-        _step_up(np.ascontiguousarray(p, dtype=np.float64), order, factor * n, out)
+    out = np.full(p.shape, np.nan)
+    out[ascending] = adjust_sorted(p[ascending], method)
     return out
 
 
@@ -83,35 +73,20 @@ def adjust_sorted(p_sorted: NDArray[np.floating], method: str) -> NDArray[np.flo
         out[:n] = np.minimum(1.0, np.maximum.accumulate((n - np.arange(n)) * tests))
     else:
         factor = float(np.sum(1.0 / np.arange(1, n + 1))) if key == "BY" else 1.0
-        _step_up_sorted(tests, factor * n, out)
+        _step_up(tests, factor * n, out)
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _step_up_sorted(p: NDArray[np.float64], scale: float, out: NDArray[np.float64]) -> None:
-    """:func:`_step_up` of p-values in ascending order, written in that order."""
+def _step_up(p: NDArray[np.float64], scale: float, out: NDArray[np.float64]) -> None:
+    """Benjamini-Hochberg (BY: ``scale`` includes its factor) in one pass from the largest p.
+
+    ``p.adjust``: the i-th smallest of n p-values gets min over j >= i of scale / j p_(j),
+    capped at 1.
+    """
     running = np.inf
     for k in range(p.shape[0] - 1, -1, -1):
         value = scale / (k + 1) * p[k]
         if value < running:
             running = value
         out[k] = min(1.0, running)
-
-
-@numba.njit(cache=True, nogil=True)
-def _step_up(p: NDArray[np.float64], order: NDArray[np.intp], scale: float,
-             out: NDArray[np.float64]) -> None:
-    """Benjamini-Hochberg (BY: ``scale`` includes its factor) in one pass from the largest p.
-
-    ``p.adjust``: the i-th smallest of n p-values gets min over j >= i of scale / j p_(j),
-    capped at 1. The gather of p in order, the running minimum and the scatter back to the
-    features' positions are one loop instead of five array passes.
-    """
-    n = order.shape[0]
-    running = np.inf
-    for k in range(n - 1, -1, -1):
-        row = order[k]
-        value = scale / (k + 1) * p[row]
-        if value < running:
-            running = value
-        out[row] = min(1.0, running)
