@@ -42,16 +42,25 @@ class DenseSolver:
     basis_t: NDArray[np.float64]  # basis transposed, C-contiguous (the kernel's layout)
 
     @property
+    def one_read(self) -> bool:
+        """Whether rows are fitted from one read (the constant in the design, no per-sample
+        weights): their centred effects, sums and |y|^2 give everything."""
+        return self.ones_coefficients is not None and self.sqrt_weights is None
+
+    def rss_bound_factor(self, dtype: type) -> float:
+        """The rounding-error bound of the one-read RSS per unit of |y|^2, in ``dtype``."""
+        n_samples, rank = self.q.shape
+        return float(4 * np.sqrt(n_samples) * (1 + np.sqrt(rank)) * np.finfo(dtype).eps)
+
+    @property
     def row_fit(self) -> DenseRowFit | None:
         """The design as :func:`~manylm.fit.projection_kernel.fit_rows` takes it, when the
-        one-read fit applies (the constant in the design, no per-sample weights)."""
-        if self.ones_coefficients is None or self.sqrt_weights is not None:
+        one-read fit applies."""
+        if not self.one_read:
             return None
-        n_samples, rank = self.q.shape
         return DenseRowFit(
-            self.basis_t, rank, np.ascontiguousarray(self.to_coefficients),
-            np.flatnonzero(self.estimable).astype(np.int64),
-            float(4 * np.sqrt(n_samples) * (1 + np.sqrt(rank)) * np.finfo(np.float64).eps))
+            self.basis_t, self.q.shape[1], np.ascontiguousarray(self.to_coefficients),
+            np.flatnonzero(self.estimable).astype(np.int64), self.rss_bound_factor(np.float64))
 
     @classmethod
     def from_design(
@@ -106,12 +115,12 @@ class DenseSolver:
         """
         n_features, n_samples = y.shape
         dtype = dtype or y.dtype.type
-        if self.ones_coefficients is None or self.sqrt_weights is not None or keep_residuals:
+        if not self.one_read or keep_residuals:
             y = y.astype(dtype, copy=False)
         q: NDArray[np.floating] = self.q.astype(dtype, copy=False)
         centre: NDArray[np.floating] | None = None
         rank = q.shape[1]
-        if self.ones_coefficients is not None and self.sqrt_weights is None and not keep_residuals:
+        if self.one_read and not keep_residuals:
             product, rss, inexact = self._one_read_pass(y, dtype)
             residuals = None
             mean = product[:, rank] / n_samples
@@ -122,8 +131,9 @@ class DenseSolver:
                 rows = np.flatnonzero(inexact)
                 effects, rss[rows], _ = self._residual_pass(y[rows].astype(dtype, copy=False), q,
                                                             mean[rows])
-                coef_est[rows] = effects @ self.r_inverse_t + mean[rows, None] * (
-                    self.ones_coefficients[None, :])
+                ones = self.ones_coefficients
+                assert ones is not None  # one_read
+                coef_est[rows] = effects @ self.r_inverse_t + mean[rows, None] * ones[None, :]
         else:
             mean = y.sum(axis=1) / n_samples
             if self.ones_coefficients is not None:
@@ -187,7 +197,7 @@ class DenseSolver:
             effects = product[:, :rank]
             rss = total - n_samples * mean**2 - np.einsum("ij,ij->i", effects, effects)
         # the kernel sums in float64 whatever the type of y: the rounding is that of dtype
-        bound = 4 * np.sqrt(n_samples) * (1 + np.sqrt(rank)) * np.finfo(dtype).eps * total
+        bound = self.rss_bound_factor(dtype) * total
         inexact = ~(rss * 1e-9 >= bound) & np.isfinite(total)
         return product, rss, inexact
 
