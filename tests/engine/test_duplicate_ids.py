@@ -43,7 +43,8 @@ def test_streaming_refuses_an_id_repeated_in_another_chunk(tmp_path: Path) -> No
     writer.write(ids, rng.standard_normal((4096, 8)).astype(np.float32))
     writer.close()
     out = tmp_path / "out.tsv"
-    with pytest.raises(manylm.DataError, match=r"duplicate feature IDs: 'f5'"):
+    repeated = r"m\.parquet: 1 feature ID\(s\) occur more than once: 'f5'.*remove or rename"
+    with pytest.raises(manylm.DataError, match=repeated):
         fit_streaming(open_feature_blocks(str(path)), "~ g", samples=sheet, coef="g[T.b]",
                       out=str(out), memory=1 << 20)
     assert not out.exists()

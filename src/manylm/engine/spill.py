@@ -289,8 +289,9 @@ class IdStore:
     def spilled(self) -> bool:
         return self.directory is not None
 
-    def duplicates(self, most: int = 5) -> list[str]:
-        """Up to ``most`` IDs that occur more than once (empty when every ID is unique).
+    def duplicates(self) -> list[str]:
+        """The IDs that occur more than once, in the order of their first repeat (empty when
+        every ID is unique).
 
         A 64-bit hash of every ID (8 bytes per feature, read a block at a time), one sort of
         the hashes, and the IDs of equal hashes compared as text: no hash table of the IDs.
@@ -316,8 +317,6 @@ class IdStore:
         for text in texts:  # in row order: the first repeated IDs
             if text in seen and text not in found:
                 found.append(text)
-                if len(found) == most:
-                    break
             seen.add(text)
         return found
 

@@ -55,6 +55,7 @@ from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
 from manylm.engine.streaming_table import SORT_KEY_FIELD, finish_table, sort_key
 from manylm.errors import DataError
+from manylm.io._ids import quote_ids
 from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["StreamingResult", "add_table_fields", "fit_streaming", "run_prepared",
@@ -171,8 +172,11 @@ def refuse_duplicate_ids(ids: IdStore | None, label: str) -> None:
     """The error the in-memory engine gives for repeated feature IDs, over every chunk."""
     repeated = [] if ids is None else ids.duplicates()
     if repeated:
-        raise DataError(f"{label}: duplicate feature IDs: {', '.join(map(repr, repeated))}. "
-                        "Every feature needs a unique ID.")
+        raise DataError(
+            f"{label}: {len(repeated)} feature ID(s) occur more than once: "
+            f"{quote_ids(repeated, 5)}; feature IDs must be unique: remove or rename the "
+            f"repeated rows (or summarise them per feature beforehand)"
+        )
 
 
 def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory: int | None,
