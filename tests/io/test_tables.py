@@ -111,6 +111,23 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(pd.read_parquet(path), df)
 
 
+def test_parquet_dictionary_only_for_repeated_text(tmp_path: Path) -> None:
+    """Feature IDs and numbers are written plain (a dictionary of distinct values only costs);
+    other text columns (labels that repeat) keep a dictionary."""
+    import pyarrow.parquet as pq
+
+    df = results().assign(direction=lambda d: np.where(d["logFC"] > 0, "up", "down"))
+    path = tmp_path / "r.parquet"
+    write_table(df, path)
+    pd.testing.assert_frame_equal(pd.read_parquet(path), df)
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {group.column(k).path_in_schema: group.column(k).encodings
+                 for k in range(group.num_columns)}
+    assert not any("DICTIONARY" in e for e in encodings["feature"])
+    assert not any("DICTIONARY" in e for e in encodings["logFC"])
+    assert any("DICTIONARY" in e for e in encodings["direction"])
+
+
 def test_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     df = pd.DataFrame({"feature": ["01005", "g2"], "t": [1.25, np.nan]})
     print("before")

@@ -42,10 +42,10 @@ from numpy.typing import NDArray
 from manylm.engine.plan import PER_FEATURE_BYTES
 from manylm.engine.run_control import raise_if_interrupted
 from manylm.engine.spill import FeatureStore, IdStore, disk_full_as_error
-from manylm.inference.adjust import adjust_in_order
+from manylm.inference.adjust import adjust_sorted
 from manylm.inference.ordering import stable_argsort
 from manylm.io.atomic import atomic_path
-from manylm.io.tables import check_table_path
+from manylm.io.tables import check_table_path, parquet_write_options
 from manylm.parallel import cpu_count
 
 __all__ = ["SORT_KEY_FIELD", "TableWriter", "adjust_and_order", "collect_table", "finish_table",
@@ -112,7 +112,8 @@ class TableWriter:
             if self._parquet is None:
                 import pyarrow.parquet as pq
 
-                self._parquet = pq.ParquetWriter(self._sink, table.schema, compression="zstd")
+                self._parquet = pq.ParquetWriter(self._sink, table.schema,
+                                                 **parquet_write_options(table.schema))
             self._parquet.write_table(table)
         else:
             assert text is not None and not isinstance(self._sink, (str, os.PathLike))
@@ -499,20 +500,30 @@ def sort_key(columns: dict[str, NDArray[np.float64]], sort_by: str) -> NDArray[n
 
 
 def adjust_and_order(p: NDArray[np.float64], key: NDArray[np.float64] | None, adjust: str,
-                     sort_by: str) -> tuple[NDArray[np.floating], NDArray[np.intp] | None]:
+                     sort_by: str, *, in_output_order: bool = False
+                     ) -> tuple[NDArray[np.floating], NDArray[np.intp] | None]:
     """The global step: adjusted p-values over all features, and the table's row order.
 
-    Holds the p-values, their order and the adjusted values (about 48 bytes per feature at the
-    peak, plus 16 for another sort key). Ties, and NaN (last), keep row order, as R's ``order``.
+    The adjusted p-values come in row order, or in the table's order when
+    ``in_output_order`` (for a table sorted by p they are made in that order: no scatter to
+    row order and gather back). Holds the p-values, their order and the adjusted values
+    (about 48 bytes per feature at the peak, plus 16 for another sort key). Ties, and NaN
+    (last), keep row order, as R's ``order``.
     """
     by_p = stable_argsort(p)
-    adjusted = adjust_in_order(p, adjust, by_p)
+    in_p_order = adjust_sorted(p[by_p], adjust)
+    if sort_by == "p" and in_output_order:
+        return in_p_order, by_p
+    adjusted = np.empty(p.shape)
+    adjusted[by_p] = in_p_order
+    del in_p_order
     if sort_by == "p":
         return adjusted, by_p
     del by_p
     if sort_by == "none" or key is None:
         return adjusted, None
-    return adjusted, stable_argsort(key)
+    order = stable_argsort(key)
+    return (adjusted[order] if in_output_order else adjusted), order
 
 
 SORT_KEY_FIELD = "sort key"
@@ -529,15 +540,16 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
     left sorted (its fields in output order): it is read once.
     """
     key = results.read_all(SORT_KEY_FIELD) if sort_by not in ("p", "none") else None
-    adjusted, order = adjust_and_order(results.read_all("p_value"), key, adjust, sort_by)
+    in_place = (sort_by != "none" and results.spilled and _sortable_in_place(results, ids))
+    adjusted, order = adjust_and_order(results.read_all("p_value"), key, adjust, sort_by,
+                                       in_output_order=in_place)
     del key
     results.add("adj_p_value")
     n_threads = cpu_count()
-    in_place = (order is not None and results.spilled
-                and _sortable_in_place(results, ids))
+    in_place = in_place and order is not None
     if in_place:
         assert order is not None
-        results.write("adj_p_value", 0, adjusted[order])
+        results.write("adj_p_value", 0, adjusted)
         del adjusted
         _sort_fields_in_place(results, [c for c in columns if c != "adj_p_value"], order,
                               n_threads)

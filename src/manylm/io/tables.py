@@ -23,7 +23,7 @@ from manylm.errors import InputError
 from manylm.io.atomic import atomic_path
 from manylm.io.formats import TABLE_SUFFIXES, FileFormat, detect_format
 
-__all__ = ["check_table_path", "write_table"]
+__all__ = ["check_table_path", "parquet_write_options", "write_table"]
 
 _NA = "NA"
 _GZIP_LEVEL = 1  # numeric text: level 6 is ~7% smaller but ~6x slower
@@ -106,10 +106,27 @@ def write_table(
             _write_text_file(df, tmp, fmt)
 
 
+def parquet_write_options(schema: pa.Schema) -> dict[str, Any]:
+    """How every manylm table is written to Parquet (``pyarrow.parquet.ParquetWriter`` options).
+
+    zstd-compressed; dictionary encoding only for the text columns after the first (the
+    first holds the feature IDs, each different). A column of distinct floating-point values
+    fills a dictionary page, falls back to plain encoding, and costs three times the plain
+    write (10^7 rows x 8 float64: 6.7 s against 2.2 s with the dictionary tried and not).
+    """
+    text = [f.name for f in list(schema)[1:]
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_dictionary(f.type)]
+    return {"compression": "zstd", "use_dictionary": text}
+
+
 def _write_parquet(df: pd.DataFrame, tmp: os.PathLike[str]) -> None:
     if not all(isinstance(c, str) for c in df.columns):
         df = df.set_axis([str(c) for c in df.columns], axis=1)
-    df.to_parquet(tmp, engine="pyarrow", index=False, compression="zstd")
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, tmp, **parquet_write_options(table.schema))
 
 
 def _write_text_file(df: pd.DataFrame, tmp: os.PathLike[str], fmt: FileFormat) -> None:

@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from manylm.io import atomic_path, check_table_path
 from manylm.io.formats import FileFormat
+from manylm.io.tables import parquet_write_options
 from manylm.qtl.fdr import bh_adjust_written
 
 __all__ = ["REGIONS", "PairWriter", "table_columns"]
@@ -176,7 +177,7 @@ class PairWriter:
         batches = self._read_spool()
         assert self.format is not None
         if self.format.name == "parquet":
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            with pq.ParquetWriter(tmp, schema, **parquet_write_options(schema)) as writer:
                 for batch, offset in batches:
                     writer.write_batch(self._final(batch, ids, adjusted, offset))
                 if self.n_written == 0:
