@@ -422,3 +422,30 @@ def test_memory_option_streams_the_same_table(tmp_path: Path) -> None:
     np.testing.assert_allclose(table["t"], expected.loc[table.index, "t"], rtol=1e-9)
     refused = manylm("fit", parquet, *common, "--memory", "160M", "--qvalue")
     assert refused.returncode == 2 and "--qvalue" in refused.stderr
+
+
+@pytest.mark.parametrize("engine_options", [[], ["--memory", "300M"]])
+def test_checksum_of_large_inputs_only_when_asked(small: dict[str, Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  engine_options: list[str]) -> None:
+    """Inputs above the size limit are recorded by size and time; --checksum hashes them."""
+    import hashlib
+
+    import manylm.io.run_record as run_record
+    from manylm.cli.main import main
+
+    expression = small["expr"]
+    if engine_options:  # streamed: from Parquet
+        expression = tmp_path / "expr.parquet"
+        assert main(["convert", str(small["expr"]), str(expression), "--quiet"]) == 0
+    monkeypatch.setattr(run_record, "CHECKSUM_MAX_BYTES", 1000)  # the matrix is larger
+    out = tmp_path / "t.tsv"
+    base = ["fit", str(expression), "--samples", str(small["samples"]), "--design",
+            "~ group", "--test", "group[T.B]", "--out", str(out), "--quiet", *engine_options]
+    assert main(base) == 0
+    inputs = json.loads(Path(f"{out}.run.json").read_text())["inputs"]
+    assert inputs["expression"]["sha256"] is None and inputs["expression"]["modified"]
+    assert inputs["samples"]["sha256"] == hashlib.sha256(small["samples"].read_bytes()).hexdigest()
+    assert main([*base, "--checksum"]) == 0
+    inputs = json.loads(Path(f"{out}.run.json").read_text())["inputs"]
+    assert inputs["expression"]["sha256"] == hashlib.sha256(expression.read_bytes()).hexdigest()

@@ -20,11 +20,33 @@ def test_file_fingerprint(tmp_path: Path) -> None:
     path = tmp_path / "x.bin"
     path.write_bytes(data)
     fp = file_fingerprint(path)
+    modified = fp.pop("modified")
     assert fp == {
         "path": str(path.absolute()),
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
+    stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime_ns // 10**9, datetime.UTC)
+    assert modified == stamp.strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{path.stat().st_mtime_ns % 10**9:09d}Z")
+
+
+def test_large_files_are_identified_without_a_checksum_unless_asked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import manylm.io.run_record as run_record
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * 2048)
+    monkeypatch.setattr(run_record, "CHECKSUM_MAX_BYTES", 1024)
+    skipped = file_fingerprint(path)
+    assert skipped["sha256"] is None and skipped["size"] == 2048
+    assert "--checksum" in skipped["sha256_skipped"] and skipped["modified"]
+    assert file_fingerprint(path, checksum=True)["sha256"] == hashlib.sha256(
+        b"x" * 2048).hexdigest()
+    assert file_fingerprint(tmp_path / "big.bin", checksum=False)["sha256"] is None
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"y" * 1024)
+    assert file_fingerprint(small)["sha256"] == hashlib.sha256(b"y" * 1024).hexdigest()
 
 
 def test_file_fingerprint_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

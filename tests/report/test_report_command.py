@@ -63,6 +63,31 @@ def test_changed_input_is_said(fitted: Path, monkeypatch: pytest.MonkeyPatch,
     assert "changed since the run" in " ".join(parse(out.read_text()).texts)
 
 
+def test_input_without_checksum_is_compared_by_size_and_time(
+        fitted: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An input too large to be hashed by default: changed when its size or time differ."""
+    import os
+
+    from manylm.report import figures
+
+    monkeypatch.setattr(figures, "_can_draw", lambda: False)
+    record = json.loads(fitted.read_text())
+    expression = record["inputs"]["expression"]
+    expression["sha256"] = None
+    expression["sha256_skipped"] = "larger than 1 GiB"
+    fitted.write_text(json.dumps(record))
+    out = fitted.parent / "same.html"
+    assert main(["report", str(fitted), "--out", str(out)]) == 0
+    text = " ".join(parse(out.read_text()).texts)
+    assert "changed since the run" not in text and "not computed" in text
+    path = Path(expression["path"])
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert main(["report", str(fitted), "--out", str(out)]) == 0
+    assert "expression file" in capsys.readouterr().err
+    assert "changed since the run" in " ".join(parse(out.read_text()).texts)
+
+
 def test_user_errors(fitted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path / "none.json")]) == 2
     assert "no such run record" in capsys.readouterr().err

@@ -15,7 +15,12 @@ import manylm
 from manylm.cli.fit_record import build_run_record
 from manylm.cli.fit_surrogates import add_surrogates, parse_surrogate_count
 from manylm.cli.inputs import align_weights, block_labels, prepare_counts
-from manylm.cli.options import add_design_options, notices_to_stderr, parse_references
+from manylm.cli.options import (
+    add_checksum_option,
+    add_design_options,
+    notices_to_stderr,
+    parse_references,
+)
 from manylm.cli.progress import FeatureProgress
 from manylm.counts import (
     BETA_OFFSET,
@@ -123,6 +128,7 @@ def add_parser(verbs: Any) -> None:
     parser.add_argument("--report", metavar="FILE.html", default=None,
                         help="also write a self-contained HTML report (diagnostic plots, top "
                         "table, notes on trouble)")
+    add_checksum_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no notes, no progress bar")
     parser.set_defaults(run=run)
 
@@ -160,6 +166,7 @@ class FitRequest:
     out: str | None = None
     report: str | None = None
     quiet: bool = False
+    checksum: bool = False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         quality_weights=args.quality_weights,
         methylation=args.methylation, block=args.block, array_weights=args.array_weights,
         sort=args.sort, out=args.out, report=args.report,
-        quiet=args.quiet,
+        quiet=args.quiet, checksum=args.checksum,
     )
     from manylm.cli.streaming_fit import parse_memory, run_streaming_fit
 

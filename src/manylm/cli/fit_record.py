@@ -24,10 +24,11 @@ __all__ = ["build_run_record"]
 def build_run_record(request: FitRequest, expression: pd.DataFrame, design: Design,
                 sheet: pd.DataFrame, result: manylm.ModeratedFit, tested: list[str],
                 notices: list[str], timings: dict[str, float]) -> dict[str, Any]:
-    inputs = {"expression": file_fingerprint(request.expression),
-              "samples": file_fingerprint(request.samples)}
+    checksum = True if request.checksum else None  # None: by size (file_fingerprint)
+    inputs = {"expression": file_fingerprint(request.expression, checksum=checksum),
+              "samples": file_fingerprint(request.samples, checksum=checksum)}
     if request.weights:
-        inputs["weights"] = file_fingerprint(request.weights)
+        inputs["weights"] = file_fingerprint(request.weights, checksum=checksum)
     prior: dict[str, Any] = {}
     if result.moderated:
         prior = {

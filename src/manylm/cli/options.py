@@ -22,6 +22,14 @@ def add_design_options(parser: argparse.ArgumentParser) -> None:
                         help="reference level of a factor (repeatable)")
 
 
+def add_checksum_option(parser: argparse.ArgumentParser) -> None:
+    """``--checksum``: a SHA-256 of every input in the run record, whatever its size."""
+    parser.add_argument("--checksum", action="store_true",
+                        help="record a SHA-256 of every input file in the run record (default: "
+                        "only of files up to 1 GiB; larger ones are identified by size and "
+                        "modification time, as hashing costs ~0.7 s per GB)")
+
+
 def parse_references(items: list[str]) -> dict[str, str]:
     references: dict[str, str] = {}
     for item in items:

@@ -90,9 +90,11 @@ def _recorded_path(info: Any, record_path: Path) -> Path:
 
 
 def changed_inputs(record: dict[str, Any], record_path: Path) -> list[str]:
-    """Messages for recorded inputs whose contents changed (SHA-256) since the run.
+    """Messages for recorded inputs whose contents changed since the run.
 
-    Raises :class:`InputError` when a recorded input no longer exists.
+    By SHA-256 when the record has one, else (an input too large to be hashed by default) by
+    size and modification time. Raises :class:`InputError` when a recorded input no longer
+    exists.
     """
     from manylm.io import file_fingerprint
 
@@ -102,16 +104,26 @@ def changed_inputs(record: dict[str, Any], record_path: Path) -> list[str]:
         if not location.is_file():
             raise InputError(f"{record_path}: the {role} file {location} of the recorded run "
                              "no longer exists; restore it, or run manylm fit again.")
-        recorded = info.get("sha256") if isinstance(info, dict) else None
-        if not recorded:
+        if not isinstance(info, dict):
             continue
-        current = file_fingerprint(location)["sha256"]
-        if current != recorded:
-            messages.append(
-                f"The {role} file {location} changed since the run recorded in {record_path} "
-                f"(SHA-256 {recorded[:12]}... then, {current[:12]}... now): this report "
-                "describes the file as it is now, not the recorded run."
-            )
+        recorded = info.get("sha256")
+        if recorded:
+            current = file_fingerprint(location, checksum=True)["sha256"]
+            if current != recorded:
+                messages.append(
+                    f"The {role} file {location} changed since the run recorded in "
+                    f"{record_path} (SHA-256 {recorded[:12]}... then, {current[:12]}... now): "
+                    "this report describes the file as it is now, not the recorded run."
+                )
+        elif "modified" in info:
+            now = file_fingerprint(location, checksum=False)
+            if (now["size"], now["modified"]) != (info.get("size"), info["modified"]):
+                messages.append(
+                    f"The {role} file {location} changed since the run recorded in "
+                    f"{record_path} (size {info.get('size')} bytes, modified "
+                    f"{info['modified']} then; {now['size']} bytes, modified {now['modified']} "
+                    "now): this report describes the file as it is now, not the recorded run."
+                )
     return messages
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manylm.cli.options import notices_to_stderr, parse_references
+from manylm.cli.options import add_checksum_option, notices_to_stderr, parse_references
 from manylm.cli.progress import FeatureProgress
 from manylm.design import Design, design_matrix
 from manylm.errors import InputError, ManylmWarning
@@ -92,6 +92,7 @@ def add_parser(verbs: Any) -> None:
                         help="VCF format field with dosages (default DS; GT when absent)")
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="output table (.parquet, .tsv, .csv, optionally .gz)")
+    add_checksum_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no notes, no progress bar")
     parser.set_defaults(run=run)
 
@@ -208,20 +209,22 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
         path = getattr(args, name)
         if path is None:
             continue
-        inputs[name] = _fingerprint(path)
+        inputs[name] = _fingerprint(path, args.checksum)
     if args.covariates and not args.covariates.lstrip().startswith("~"):
-        inputs["covariates"] = _fingerprint(args.covariates)
+        inputs["covariates"] = _fingerprint(args.covariates, args.checksum)
     for i, path in enumerate(args.positions):
-        inputs[f"positions_{i + 1}"] = _fingerprint(path)
+        inputs[f"positions_{i + 1}"] = _fingerprint(path, args.checksum)
     return inputs
 
 
-def _fingerprint(path: str) -> dict[str, Any]:
+def _fingerprint(path: str, always: bool) -> dict[str, Any]:
+    """The file's fingerprint (a SHA-256 by size, or ``always``), or a PLINK set's three."""
+    checksum = True if always else None
     p = Path(path)
     bed = p if p.suffix.lower() == ".bed" else Path(path + ".bed")
     if bed.is_file():
-        return {"bed": file_fingerprint(bed), "bim": file_fingerprint(bed.with_suffix(".bim")),
-                "fam": file_fingerprint(bed.with_suffix(".fam"))}
+        return {name: file_fingerprint(bed.with_suffix(suffix), checksum=checksum)
+                for name, suffix in (("bed", ".bed"), ("bim", ".bim"), ("fam", ".fam"))}
     if p.is_file():
-        return file_fingerprint(p)
+        return file_fingerprint(p, checksum=checksum)
     return {"path": str(p.absolute())}

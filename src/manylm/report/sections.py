@@ -92,9 +92,12 @@ def run_section(record: Mapping[str, Any]) -> str:
             info = info if isinstance(info, Mapping) else {"path": info}
             size = info.get("size")
             size_text = f"{int(size):,} bytes" if isinstance(size, (int, float)) else ""
+            checksum = info.get("sha256") or ""
+            shown = (f"<code>{escape(checksum)}</code>" if checksum
+                     else escape(f"not computed (modified {info['modified']})")
+                     if "modified" in info else "")
             rows.append(f"<tr><td>{escape(role)}</td><td><code>{escape(info.get('path', ''))}"
-                        f"</code></td><td>{escape(size_text)}</td>"
-                        f"<td><code>{escape(info.get('sha256', ''))}</code></td></tr>")
+                        f"</code></td><td>{escape(size_text)}</td><td>{shown}</td></tr>")
         parts.append("<h3>Inputs</h3><table class=\"grid\"><thead><tr><th>role</th>"
                      "<th>path</th><th>size</th><th>SHA-256</th></tr></thead><tbody>"
                      + "".join(rows) + "</tbody></table>")
