@@ -74,3 +74,20 @@ def test_only_directories_of_dead_processes_are_stale(tmp_path: Path) -> None:
     assert remove_stale(tmp_path) == [str(dead)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [alive.name, elsewhere.name, unrelated.name])
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_constant_field_is_one_value(tmp_path: Path, spilled: bool) -> None:
+    """A field made constant reads as its value broadcast (stride 0) and frees its rows."""
+    store = FeatureStore(1000, tmp_path if spilled else None)
+    store.add("df")
+    store.write("df", 0, np.full(1000, 10.0))
+    store.set_constant("df", 10.0)
+    part = store.read("df", 100, 350)
+    assert part.shape == (250,) and part.strides == (0,) and not part.flags.writeable
+    np.testing.assert_array_equal(store.read_all("df"), np.full(1000, 10.0))
+    np.testing.assert_array_equal(store.gather("df", np.array([5, 2, 999])), [10.0] * 3)
+    assert list(tmp_path.iterdir()) == []  # the spilled rows are gone
+    with pytest.raises(RuntimeError, match="constant"):
+        store.write("df", 0, np.ones(3))
+    store.close()

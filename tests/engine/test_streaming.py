@@ -134,6 +134,41 @@ def test_sample_weights_and_weights_matrix(data) -> None:
     assert_same_table(got.table, expected)
 
 
+@pytest.mark.parametrize("kind", ["dense", "missing"])
+def test_one_residual_df_is_stored_as_one_value(data, kind: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Complete rows: the stored df is made one value (the moderation's one-df paths)."""
+    from manylm.engine.spill import FeatureStore
+
+    made: list[tuple[str, float]] = []
+    original = FeatureStore.set_constant
+
+    def recorded(store: FeatureStore, name: str, value: float) -> None:
+        made.append((name, value))
+        original(store, name, value)
+
+    monkeypatch.setattr(FeatureStore, "set_constant", recorded)
+    expected = reference(data[kind], data["samples"], "group[B]")
+    got = fit_streaming(data[kind], FORMULA, samples=data["samples"], coef="group[B]",
+                        block_rows=64, spill=True)
+    assert_same_table(got.table, expected)
+    assert made == ([("df_residual", 10.0)] if kind == "dense" else [])
+
+
+def test_bad_weight_is_named_by_feature_id(data, tmp_path: Path) -> None:
+    """Chunks are fitted with features by position; an error still names the feature ID."""
+    from manylm.errors import DataError
+    from manylm.io.block_sources import open_feature_blocks
+
+    weights = data["weights"].copy()
+    weights.iloc[130, 2] = -1.0
+    path = tmp_path / "w.parquet"
+    weights.reset_index(names="feature").to_parquet(path)
+    with pytest.raises(DataError, match=r"Weight -1.0 at feature 'g0130', sample 'S02'"):
+        fit_streaming(data["dense"], FORMULA, samples=data["samples"], coef="group[B]",
+                      weights=open_feature_blocks(path), block_rows=64)
+
+
 @pytest.mark.parametrize("sort_by", ["none", "t", "estimate", "B", "mean"])
 def test_every_sort_order(data, sort_by: str) -> None:
     for coef in ("group[B]", ["group[B]", "age"]):

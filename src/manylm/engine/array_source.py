@@ -109,7 +109,7 @@ class ArraySource:
             ids = self._feature_ids[start:stop]
         else:
             ids = np.arange(start, stop).astype(str).astype(object)
-        return FeatureBlock(start=start, feature_ids=ids, values=values)
+        return FeatureBlock(start=start, ids=ids, values=values)
 
     def blocks(self, rows: int, samples: Sequence[str] | None = None, start: int = 0,
                stop: int | None = None) -> Iterator[FeatureBlock]:

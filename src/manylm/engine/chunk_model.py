@@ -16,14 +16,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from manylm.design.matrix import Design
-from manylm.errors import InputError
+from manylm.errors import InputError, ManylmError
 from manylm.fit.contrasts import contrasts_fit
 from manylm.fit.lmfit import lm_fit
 from manylm.fit.result import LinearModelFit
 from manylm.inference.tables import _f_columns, _t_columns_with_interval, top_table
+from manylm.io.feature_blocks import FeatureIds
 from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["FIT_FIELDS", "ChunkModel", "fit_chunk", "fit_fields", "moderated_chunk",
@@ -150,32 +152,59 @@ class ChunkModel:
 
 
 def fit_chunk(model: ChunkModel, values: NDArray[np.floating],
-              feature_ids: Sequence[str] | NDArray[np.object_],
+              feature_ids: FeatureIds | Sequence[str],
               weights: NDArray[np.floating] | None = None) -> LinearModelFit:
     """Map 1: fit one chunk of features (rows of ``values``, columns in design order).
+
+    The chunk is fitted with its features known by position: the IDs serve only the messages,
+    and are checked for repeats once over the whole run by the engines (an index of them per
+    chunk would cost more than the fit). When the fit fails on the data (an infinite value, a
+    bad weight or beta value), the chunk is fitted again with its IDs, which raises the same
+    error naming the feature.
 
     Parameters
     ----------
     model : ChunkModel
     values : array of shape (n_rows, n_samples)
-    feature_ids : sequence of str, length n_rows
+    feature_ids : object array of str or Arrow text, length n_rows
         For messages (an infinite value is reported by feature ID).
     weights : array of shape (n_rows, n_samples), optional
         The chunk's rows of a weights matrix.
+
+    Returns
+    -------
+    LinearModelFit
+        Its features are known by position within the chunk.
     """
-    frame = pd.DataFrame(values, index=pd.Index(feature_ids, name="feature"),
-                         columns=list(model.design.sample_ids), copy=False)
+    try:
+        return _fit_values(model, values, None, weights)
+    except ManylmError:
+        ids = (feature_ids.to_numpy(zero_copy_only=False) if isinstance(feature_ids, pa.Array)
+               else feature_ids)
+        _fit_values(model, values, pd.Index(np.asarray(ids, dtype=object), name="feature"),
+                    weights)  # raises the error again, naming the feature
+        raise
+
+
+def _fit_values(model: ChunkModel, values: NDArray[np.floating], index: pd.Index | None,
+                weights: NDArray[np.floating] | None) -> LinearModelFit:
+    """``lm_fit`` (and ``contrasts_fit``) of a chunk; its rows named by ``index`` or by position."""
+    data: Any = values
+    if model.transform is not None or index is not None:
+        data = pd.DataFrame(values, index=pd.RangeIndex(values.shape[0]) if index is None
+                            else index, columns=list(model.design.sample_ids), copy=False)
     if model.transform == "beta_to_m":
         from manylm.counts import beta_to_m
 
-        frame = beta_to_m(frame, source=model.label)
+        data = beta_to_m(data, source=model.label).to_numpy() if index is None else beta_to_m(
+            data, source=model.label)
     elif model.transform is not None:
         raise InputError(f"Unknown transform {model.transform!r}.")
     chunk_weights: Any = model.sample_weights
     if weights is not None:
         chunk_weights = weights if model.sample_weights is None else (
             weights * model.sample_weights[None, :])
-    fit = lm_fit(frame, model.design, weights=chunk_weights, n_jobs=1)
+    fit = lm_fit(data, model.design, weights=chunk_weights, n_jobs=1)
     return contrasts_fit(fit, model.contrasts) if model.contrasts is not None else fit
 
 

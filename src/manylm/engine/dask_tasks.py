@@ -33,16 +33,16 @@ from manylm.engine.prior_reduce import (
     top_candidates,
 )
 from manylm.errors import DataError
-from manylm.io.feature_blocks import FeatureBlockSource
+from manylm.io.feature_blocks import FeatureBlockSource, id_array
 
 __all__ = ["DaskArraySource", "as_dask_source"]
 
 
 def read_task(source: FeatureBlockSource, start: int, stop: int,
-              samples: list[str] | None) -> tuple[NDArray[np.floating], NDArray[np.object_]]:
-    """Read a chunk on the worker: its values and feature IDs."""
+              samples: list[str] | None) -> tuple[NDArray[np.floating], pa.Array]:
+    """Read a chunk on the worker: its values and feature IDs (Arrow text)."""
     block = source.read(start, stop, samples)
-    return block.values, block.feature_ids
+    return block.values, block.id_array
 
 
 def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int) -> dict[str, Any]:
@@ -51,12 +51,12 @@ def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int) -> dict[st
     weight_values = None
     if weights is not None:
         weight_values, weight_ids = weights
-        if not np.array_equal(weight_ids, ids):
+        if not id_array(weight_ids).equals(id_array(ids)):
             raise DataError(f"The weights matrix lists other features than the data in rows "
                             f"{start + 1}-{start + len(ids)}: they must be the same, in order.")
     fit = fit_chunk(model, values, ids, weight_values)
     state: dict[str, Any] = fit_fields(model, fit)
-    state["ids"] = pa.array(ids, type=pa.large_string())
+    state["ids"] = id_array(ids)
     return state
 
 

@@ -7,6 +7,11 @@ smaller blocks, the main thread reads them in order while the workers fit. Eithe
 the next blocks overlaps fitting the previous ones, with at most ``n_workers + prefetch``
 blocks in flight. BLAS is held to one thread per worker so the two levels of parallelism do
 not oversubscribe the cores. The main thread stores the feature IDs, in row order.
+
+When every block's fit has one residual df for all its rows, and it is the same in every block
+(a dense fit: no missing values, no weights matrix), the stored df field is made that one
+value (:meth:`FeatureStore.set_constant`), so that the prior and the moderated statistics take
+their one-df paths, as for a dense fit in memory.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from manylm.engine.run_control import release_freed_memory
 from manylm.engine.run_inputs import PreparedRun
 from manylm.engine.spill import FeatureStore, IdStore
 from manylm.errors import DataError
-from manylm.io.feature_blocks import FeatureBlock
+from manylm.io.feature_blocks import FeatureBlock, FeatureIds
+from manylm.moderate.distinct_values import broadcast_value
 
 __all__ = ["fit_pass"]
 
@@ -46,7 +52,8 @@ def fit_pass(run: PreparedRun, plan: StreamingPlan, summaries: FeatureStore,
                                                                   "stdev_unscaled") else None)
     n_rows, rows = run.n_features, plan.block_rows
     spans = [(start, min(n_rows, start + rows)) for start in range(0, n_rows, rows)]
-    pending: collections.deque[Future[tuple[int, NDArray[np.object_]]]] = collections.deque()
+    pending: collections.deque[Future[_Fitted]] = collections.deque()
+    df_seen: set[float | None] = set()
     window = plan.n_workers + plan.prefetch
     executor = ThreadPoolExecutor(plan.n_workers, thread_name_prefix="manylm-stream")
     try:
@@ -58,25 +65,33 @@ def fit_pass(run: PreparedRun, plan: StreamingPlan, summaries: FeatureStore,
                     task = executor.submit(_fit, run, _read(run, start, stop), summaries)
                 pending.append(task)
                 while len(pending) >= window:
-                    _finish(pending.popleft(), ids, progress)
+                    df_seen.add(_finish(pending.popleft(), ids, progress))
                 if count % RELEASE_EVERY == 0:
                     release_freed_memory()
             while pending:
-                _finish(pending.popleft(), ids, progress)
+                df_seen.add(_finish(pending.popleft(), ids, progress))
         release_freed_memory()
+        if len(df_seen) == 1 and (df := df_seen.pop()) is not None:
+            summaries.set_constant("df_residual", df)
     finally:
         for future in pending:
             future.cancel()
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _finish(future: Future[tuple[int, NDArray[np.object_]]], ids: IdStore | None,
-            progress: Callable[[int], None] | None) -> None:
-    start, feature_ids = future.result()  # re-raises a worker's error here
+#: A fitted block: its first row, its feature IDs, and its one residual df (None: several).
+_Fitted = tuple[int, FeatureIds, float | None]
+
+
+def _finish(future: Future[_Fitted], ids: IdStore | None,
+            progress: Callable[[int], None] | None) -> float | None:
+    """Store a fitted block's IDs and report progress; its one residual df (or None)."""
+    start, feature_ids, df = future.result()  # re-raises a worker's error here
     if ids is not None:
         ids.append(start, feature_ids)
     if progress is not None:
         progress(len(feature_ids))
+    return df
 
 
 def _read(run: PreparedRun, start: int, stop: int
@@ -90,16 +105,17 @@ def _read(run: PreparedRun, start: int, stop: int
 
 
 def _fit(run: PreparedRun, read: tuple[FeatureBlock, NDArray[np.floating] | None],
-         summaries: FeatureStore) -> tuple[int, NDArray[np.object_]]:
+         summaries: FeatureStore) -> _Fitted:
     block, weights = read
-    fit = fit_chunk(run.model, block.values, block.feature_ids, weights)
-    for name, values in fit_fields(run.model, fit).items():
+    fit = fit_chunk(run.model, block.values, block.ids, weights)
+    fields = fit_fields(run.model, fit)
+    for name, values in fields.items():
         summaries.write(name, block.start, values)
-    return block.start, block.feature_ids
+    return block.start, block.ids, broadcast_value(fields["df_residual"])
 
 
 def _read_and_fit(run: PreparedRun, start: int, stop: int,
-                  summaries: FeatureStore) -> tuple[int, NDArray[np.object_]]:
+                  summaries: FeatureStore) -> _Fitted:
     """One block on a worker: read (decoding is most of reading), fit, store."""
     return _fit(run, _read(run, start, stop), summaries)
 
@@ -111,6 +127,8 @@ def _matching_weights(run: PreparedRun, block: FeatureBlock,
     if weights is None or weights.start != block.start or weights.stop != block.stop:
         raise DataError(f"{run.weights_source.path}: no weights for {label} of "
                         f"{run.source.path}; the weights matrix needs the same rows.")
+    if weights.id_array.equals(block.id_array):
+        return weights.values
     if not np.array_equal(weights.feature_ids, block.feature_ids):
         differ = int(np.argmax(weights.feature_ids != block.feature_ids))
         raise DataError(

@@ -147,6 +147,7 @@ class FeatureStore:
         self.prefix = prefix
         self._arrays: dict[str, NDArray[np.float64]] = {}
         self._files: dict[str, tuple[int, int | None, Path]] = {}  # name -> (fd, width, path)
+        self._constants: dict[str, NDArray[np.float64]] = {}  # name -> every row, broadcast
 
     @property
     def spilled(self) -> bool:
@@ -170,8 +171,20 @@ class FeatureStore:
             if size:
                 _reserve(fd, size)
 
+    def set_constant(self, name: str, value: float) -> None:
+        """Every row of a (one-column) field holds ``value``: keep the value, free the rows.
+
+        Reads then give the value broadcast to the rows asked for (read-only, stride 0), which
+        later steps treat as the one value it is (e.g. one residual df for every feature).
+        """
+        shape = (self.n_rows,)
+        self.drop(name)
+        self._constants[name] = np.broadcast_to(np.float64(value), shape)
+
     def write(self, name: str, start: int, values: NDArray[np.floating]) -> None:
         """Rows ``start:start + len(values)`` of a field."""
+        if name in self._constants:
+            raise RuntimeError(f"field {name!r} was set constant; it cannot be written")
         if self.directory is None:
             self._arrays[name][start:start + values.shape[0]] = values
             return
@@ -181,7 +194,9 @@ class FeatureStore:
             _pwrite_all(fd, data.data.cast("B"), start * (width or 1) * 8)
 
     def read(self, name: str, start: int, stop: int) -> NDArray[np.float64]:
-        """Rows ``start:stop`` of a field (in memory: a read-only view)."""
+        """Rows ``start:stop`` of a field (in memory or constant: a read-only view)."""
+        if name in self._constants:
+            return self._constants[name][start:stop]
         if self.directory is None:
             view = self._arrays[name][start:stop]
             view.flags.writeable = False
@@ -197,6 +212,8 @@ class FeatureStore:
 
     def gather(self, name: str, rows: NDArray[np.intp]) -> NDArray[np.float64]:
         """Rows in any order (a copy). On disk, the file is mapped only during the call."""
+        if name in self._constants:
+            return np.full(rows.shape[0], self._constants[name][0])
         if self.directory is None:
             return self._arrays[name][rows]
         _, width, path = self._files[name]
@@ -214,6 +231,7 @@ class FeatureStore:
     def drop(self, name: str) -> None:
         """Free a field."""
         self._arrays.pop(name, None)
+        self._constants.pop(name, None)
         entry = self._files.pop(name, None)
         if entry is not None:
             os.close(entry[0])
@@ -221,7 +239,7 @@ class FeatureStore:
                 entry[2].unlink()
 
     def close(self) -> None:
-        for name in list(self._files) + list(self._arrays):
+        for name in list(self._files) + list(self._arrays) + list(self._constants):
             self.drop(name)
 
 
@@ -388,7 +406,16 @@ def _any_special_byte(array: pa.Array) -> bool:
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
     first, last = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
     text = np.frombuffer(data, dtype=np.uint8)[first:last]
-    return bool(_SPECIAL_BYTES[text].any())
+    return _holds_any(text, _SPECIAL_BYTES)
+
+
+@numba.njit(cache=True, nogil=True)
+def _holds_any(text: NDArray[np.uint8], wanted: NDArray[np.bool_]) -> bool:
+    """Whether any byte of ``text`` is marked in ``wanted`` (one pass, no temporary array)."""
+    for byte in text:
+        if wanted[byte]:
+            return True
+    return False
 
 
 def _reserve(fd: int, size: int) -> None:

@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from manylm.errors import DataError, InputError
 from manylm.io._ids import duplicated_ids, quote_ids
-from manylm.io.feature_blocks import FeatureBlock, FeatureBlockSource
+from manylm.io.feature_blocks import (
+    FeatureBlock,
+    FeatureBlockSource,
+    FeatureIds,
+    id_array,
+    id_text,
+)
 
 __all__ = ["STREAM_SUFFIXES", "BlockSourceBase", "open_feature_blocks", "rows_label"]
 
@@ -200,7 +207,7 @@ class BlockSourceBase:
 
     def _load_block(
         self, index: int, start: int, stop: int, positions: NDArray[np.intp] | None
-    ) -> tuple[NDArray[np.object_], StoredValues]:
+    ) -> tuple[FeatureIds, StoredValues]:
         """Stored block ``index`` (rows ``start:stop``): feature IDs and the selected samples.
 
         The values are an array of shape (stop - start, n_selected) in any memory layout, or a
@@ -235,7 +242,7 @@ class BlockSourceBase:
 
     def _read_rows(
         self, start: int, stop: int, positions: NDArray[np.intp] | None
-    ) -> tuple[NDArray[np.object_], NDArray[np.floating]]:
+    ) -> tuple[FeatureIds, NDArray[np.floating]]:
         """Rows ``start:stop`` assembled from the stored blocks that overlap them."""
         n_selected = len(self.sample_ids) if positions is None else len(positions)
         index = self._block_of(start)
@@ -248,7 +255,7 @@ class BlockSourceBase:
                 return ids, out
             return ids, values
         out = np.empty((stop - start, n_selected), dtype=self.dtype)
-        id_parts: list[NDArray[np.object_]] = [np.empty(0, dtype=object)]
+        id_parts: list[FeatureIds] = []
         row, filled = start, 0
         while row < stop:
             block_start, block_stop = self._block_bounds(index)
@@ -262,11 +269,11 @@ class BlockSourceBase:
             filled += hi - lo
             row = block_start + hi
             index += 1
-        return np.concatenate(id_parts), out
+        return _concatenate_ids(id_parts), out
 
     def _cached_block(
         self, index: int, start: int, stop: int, positions: NDArray[np.intp] | None
-    ) -> tuple[NDArray[np.object_], StoredValues]:
+    ) -> tuple[FeatureIds, StoredValues]:
         """:meth:`_load_block`, keeping this thread's last two blocks decoded.
 
         Reads that straddle stored blocks then decode each stored block once.
@@ -332,7 +339,7 @@ class BlockSourceBase:
         return FeatureBlock(start, feature_ids, values)
 
     def _reject_infinite(
-        self, values: NDArray[np.floating], feature_ids: NDArray[np.object_], start: int,
+        self, values: NDArray[np.floating], feature_ids: FeatureIds, start: int,
         stop: int, positions: NDArray[np.intp] | None,
     ) -> None:
         # max/min ignoring NaN find an infinity without a boolean temporary of the block's size
@@ -346,7 +353,7 @@ class BlockSourceBase:
         count = int(bad.sum())
         more = f" ({count - 1} more in these rows)" if count > 1 else ""
         raise DataError(
-            f"{self.path}: {rows_label(start, stop)}: feature {feature_ids[row]!r} (row "
+            f"{self.path}: {rows_label(start, stop)}: feature {id_text(feature_ids, row)!r} (row "
             f"{start + row:,}), sample {sample!r}: value {values[row, column]} is infinite{more}; "
             f"values must be finite numbers, with NaN for a missing value"
         )
@@ -362,6 +369,15 @@ class BlockSourceBase:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.path!r}, {self.n_features:,} features x "
                 f"{len(self.sample_ids):,} samples, {np.dtype(self.dtype).name})")
+
+
+def _concatenate_ids(parts: list[FeatureIds]) -> FeatureIds:
+    """The IDs of consecutive stored blocks as one array (Arrow text stays Arrow text)."""
+    if parts and all(isinstance(p, pa.Array) for p in parts):
+        return pa.concat_arrays([id_array(p) for p in parts])
+    return np.concatenate([np.empty(0, dtype=object)] + [
+        p.to_numpy(zero_copy_only=False).astype(object) if isinstance(p, pa.Array) else p
+        for p in parts])
 
 
 def columns_to_rows(columns: Sequence[NDArray[np.floating]], out: NDArray[np.floating]) -> None:

@@ -10,34 +10,67 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from functools import cached_property
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
-__all__ = ["FeatureBlock", "FeatureBlockSource"]
+__all__ = ["FeatureBlock", "FeatureBlockSource", "FeatureIds", "id_array", "id_text"]
+
+#: A block's feature IDs as its reader has them: Python strings, or Arrow text (Parquet).
+FeatureIds: TypeAlias = NDArray[np.object_] | pa.Array
 
 
 @dataclass(frozen=True)
 class FeatureBlock:
-    """Rows ``start:start + len(feature_ids)`` of a source.
+    """Rows ``start:start + len(ids)`` of a source.
 
     Attributes
     ----------
     start : int
         Index of the first row in the whole matrix.
-    feature_ids : numpy.ndarray of str (object dtype), shape (n_rows,)
+    ids : numpy.ndarray of str (object dtype) or pyarrow string array, shape (n_rows,)
+        The feature IDs as the reader has them: a Parquet reader keeps Arrow's text, so that a
+        streamed run stores them without making a Python string per feature.
     values : numpy.ndarray of shape (n_rows, n_selected_samples)
         float32 or float64 (the source's dtype); missing values are NaN. C-contiguous.
     """
 
     start: int
-    feature_ids: NDArray[np.object_]
+    ids: FeatureIds
     values: NDArray[np.floating]
 
     @property
     def stop(self) -> int:
-        return self.start + len(self.feature_ids)
+        return self.start + len(self.ids)
+
+    @cached_property
+    def feature_ids(self) -> NDArray[np.object_]:
+        """The IDs as an object array of ``str`` (made on first use from Arrow text)."""
+        if isinstance(self.ids, (pa.Array, pa.ChunkedArray)):
+            return np.asarray(self.ids.to_numpy(zero_copy_only=False), dtype=object)
+        return self.ids
+
+    @property
+    def id_array(self) -> pa.Array:
+        """The IDs as an Arrow ``large_string`` array (no copy when the reader's are)."""
+        return id_array(self.ids)
+
+
+def id_array(ids: FeatureIds | Sequence[str]) -> pa.Array:
+    """Feature IDs as one Arrow ``large_string`` array."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    array = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.large_string())
+    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+
+
+def id_text(ids: FeatureIds, position: int) -> str:
+    """The ID at ``position`` as ``str``, for messages."""
+    value = ids[position]
+    return str(value.as_py() if isinstance(value, pa.Scalar) else value)
 
 
 @runtime_checkable

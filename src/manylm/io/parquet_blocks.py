@@ -110,7 +110,7 @@ class ParquetBlockSource(BlockSourceBase):
 
     def _load_block(
         self, index: int, start: int, stop: int, positions: NDArray[np.intp] | None
-    ) -> tuple[NDArray[np.object_], list[NDArray[np.floating]]]:
+    ) -> tuple[pa.Array, list[NDArray[np.floating]]]:
         """Feature IDs and the decoded sample columns of row group ``index``."""
         names = self.sample_ids if positions is None else [self.sample_ids[i] for i in positions]
         state = self._state()
@@ -151,17 +151,18 @@ def _feature_id_column(schema: pa.Schema, label: str) -> str:
     return schema.names[0]
 
 
-def _id_strings(column: pa.ChunkedArray, label: str, first_row: int) -> NDArray[np.object_]:
+def _id_strings(column: pa.ChunkedArray, label: str, first_row: int) -> pa.Array:
+    """The feature IDs of a row group as Arrow text (no Python string per ID)."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    column = pc.cast(column, pa.string())
+    column = pc.cast(column, pa.large_string())
     if column.null_count:
         row = first_row + int(pc.indices_nonzero(pc.is_null(column).combine_chunks())[0].as_py())
         raise DataError(
             f"{label}: row {row:,} has no feature ID (null); give every row an ID in the "
             f"feature ID column"
         )
-    return column.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    return column.combine_chunks()
 
 
 class ParquetMatrixWriter:
