@@ -1,5 +1,6 @@
-"""Shortcuts of the moderation for large dense fits against the general paths: fit_f_dist's
-one-pass moments, the B-statistic with one r and d, the largest |t| by a sampled threshold."""
+"""Shortcuts of the moderation for large fits against the general paths: fit_f_dist's one-pass
+moments (one df, or a few distinct df), the B-statistic with one r and d, the largest |t| by a
+sampled threshold."""
 
 from __future__ import annotations
 
@@ -57,6 +58,55 @@ def test_cases_the_one_pass_path_leaves_to_the_general_one(change: str) -> None:
     assert (fast.scale, fast.df2) == (general.scale, general.df2)
     if change == "constant":
         assert fast.df2 == np.inf and fast.scale == pytest.approx(2.0)
+
+
+def _by_df_and_general(x: np.ndarray, df: np.ndarray
+                       ) -> tuple[fdist.FDistFit, fdist.FDistFit]:
+    fast = fdist.fit_f_dist(x, df)
+    original = fdist._from_moments_by_df
+    try:
+        fdist._from_moments_by_df = lambda values, dfs: None  # type: ignore[assignment]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            general = fdist.fit_f_dist(x, df)
+    finally:
+        fdist._from_moments_by_df = original  # type: ignore[assignment]
+    return fast, general
+
+
+@pytest.mark.parametrize("n", [3, 50, 250_001])
+def test_moments_by_distinct_df_equal_the_general_path(n: int) -> None:
+    """Missing values make a few distinct df: one pass with per-df digamma/trigamma terms."""
+    rng = np.random.default_rng(n)
+    df = rng.choice([94.0, 93.0, 92.0, 0.0, np.nan], n, p=[0.85, 0.1, 0.03, 0.01, 0.01])
+    df[:3] = [94.0, 93.0, 92.0]
+    x = 0.05 * 4 / rng.chisquare(4, n) * rng.chisquare(np.nan_to_num(df) + 1, n) / (
+        np.nan_to_num(df) + 1)
+    if n >= 50:
+        x[:: n // 7] = np.nan
+        x[4] = -1.0
+    fast, general = _by_df_and_general(x, df)
+    assert fdist._from_moments_by_df(x, df) is not None
+    np.testing.assert_allclose([fast.scale, fast.df2], [general.scale, general.df2],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("change", ["zero", "tiny", "constant", "many df"])
+def test_cases_the_by_df_path_leaves_to_the_general_one(change: str) -> None:
+    rng = np.random.default_rng(3)
+    df = rng.choice([10.0, 9.0], 1000)
+    x = rng.chisquare(10, 1000) / 10
+    if change == "zero":
+        x[3] = 0.0
+    elif change == "tiny":
+        x[3] = 1e-9
+    elif change == "constant":
+        x[:] = 2.0
+    else:
+        df = np.linspace(2.0, 12.0, 1000)  # more distinct df than the one-pass path takes
+    assert fdist._from_moments_by_df(x, df) is None
+    fast, general = _by_df_and_general(x, df)
+    assert (fast.scale, fast.df2) == (general.scale, general.df2)
 
 
 def test_broadcast_value() -> None:

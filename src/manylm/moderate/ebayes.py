@@ -105,7 +105,9 @@ def moderate_variances(
         total = min(constant + float(squeezed.df_prior), constant * df_residual.shape[0])
         return squeezed, np.broadcast_to(np.float64(total), df_residual.shape)
     df_total = df_residual + squeezed.df_prior
-    df_pooled = float(np.nansum(df_residual))
+    df_pooled = float(np.sum(df_residual))
+    if np.isnan(df_pooled):  # sum without a copy; the NaN df (no data) only when there are some
+        df_pooled = float(np.nansum(df_residual))
     return squeezed, np.minimum(df_total, df_pooled)
 
 

@@ -68,6 +68,10 @@ def fit_f_dist(
         fast = None if moments is None else _from_log_moments(*moments, float(df1_array))
         if fast is not None:
             return fast
+    elif not scalar_df and covariate is None and df1_array.shape == x.shape:
+        fast = _from_moments_by_df(x, df1_array)
+        if fast is not None:
+            return fast
     ok = np.isfinite(df1_array) & (df1_array > 1e-15)
     if scalar_df:
         if not bool(ok):
@@ -153,6 +157,77 @@ def _from_log_moments(n_ok: int, mean_z: float, var_z: float, df1: float) -> FDi
         df2 = float(2 * trigamma_inverse(evar))
         return FDistFit(float(np.exp(emean + digamma(df2 / 2) - np.log(df2 / 2))), df2)
     return None
+
+
+def _from_moments_by_df(x: NDArray[np.float64], df1: NDArray[np.float64]) -> FDistFit | None:
+    """The moment estimates in one pass when the df take a few distinct values (missing values).
+
+    The same estimates as the general path: the mean and variance of
+    ``e = log(x) - digamma(df / 2) + log(df / 2)`` and the mean of ``trigamma(df / 2)`` over
+    the usable features, with the digamma and trigamma terms computed once per distinct df.
+    None when the general path must run: too many distinct df, fewer than two usable values,
+    a zero or a value that limma would offset (as :func:`_log_moments`), or infinite d0.
+    """
+    distinct, labels, _ = distinct_values(df1, _MOST_DISTINCT)
+    if distinct.size == 0:
+        return None
+    usable = np.isfinite(distinct) & (distinct > 1e-15)
+    half = np.where(usable, distinct, 1.0) / 2
+    offset = np.where(usable, digamma(half) - np.log(half), np.nan)
+    variance_term = np.where(usable, trigamma(half), np.nan)
+    shift = 0.0
+    for value, label in zip(x[:64], labels[:64], strict=False):
+        if np.isfinite(value) and value > 0 and usable[label]:
+            shift = float(np.log(value) - offset[label])
+            break
+    parts: list[tuple[float, ...]] = []
+
+    def run(part: slice) -> None:
+        parts.append(_offset_log_sums(x[part], labels[part], usable, offset, shift))
+
+    parallel_slices(run, x.shape[0], min_items=100_000)
+    n_ok = sum(p[0] for p in parts)
+    low = min(p[1] for p in parts)
+    high = max(p[2] for p in parts)
+    if n_ok < 2 or not (low > 0 and low >= 1e-5 * high):
+        return None
+    s1 = sum(p[3] for p in parts)
+    s2 = sum(p[4] for p in parts)
+    counts = np.sum([p[5] for p in parts], axis=0)
+    mean = s1 / n_ok
+    evar = (s2 - s1 * mean) / (n_ok - 1)
+    evar -= float(np.sum(counts[usable] * variance_term[usable])) / n_ok
+    if evar <= 0:
+        return None
+    df2 = float(2 * trigamma_inverse(evar))
+    emean = shift + mean
+    return FDistFit(float(np.exp(emean + digamma(df2 / 2) - np.log(df2 / 2))), df2)
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _offset_log_sums(x, labels, usable, offset, shift):
+    """As :func:`_log_sums` over the features whose df label is usable, of ``log x`` less its
+    df's offset, with the count of features per df label."""
+    n = 0.0
+    low = np.inf
+    high = -np.inf
+    s1 = 0.0
+    s2 = 0.0
+    counts = np.zeros(usable.shape[0])
+    for i in range(x.shape[0]):
+        value = x[i]
+        label = labels[i]
+        if usable[label] and np.isfinite(value) and value > -1e-15:
+            n += 1.0
+            counts[label] += 1.0
+            v = max(value, 0.0)
+            low = min(low, v)
+            high = max(high, v)
+            if v > 0:
+                z = np.log(v) - offset[label] - shift
+                s1 += z
+                s2 += z * z
+    return n, low, high, s1, s2, counts
 
 
 def _log_moments(x: NDArray[np.float64]) -> tuple[int, float, float] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -11,6 +12,7 @@ from manylm.errors import ManylmError
 from manylm.moderate.distinct_values import broadcast_value
 from manylm.moderate.fdist import fit_f_dist
 from manylm.moderate.robust import fit_f_dist_robustly
+from manylm.parallel import parallel_slices
 
 __all__ = ["SqueezedVariances", "posterior_variance", "squeeze_var"]
 
@@ -78,6 +80,18 @@ def posterior_variance(
     """(df var + df_prior var_prior) / (df + df_prior), with infinite df_prior giving var_prior."""
     df_prior_array = np.asarray(df_prior, dtype=np.float64)
     finite = np.isfinite(df_prior_array)
+    if (df_prior_array.ndim == 0 and finite and np.ndim(var_prior) == 0 and var.ndim == 1
+            and np.ndim(df) <= 1 and var.dtype == np.float64):
+        # one prior (no trend, not robust): one compiled pass on every core, no temporaries
+        post = np.empty(var.shape[0])
+        df_vector = np.broadcast_to(np.asarray(df, dtype=np.float64), var.shape)
+
+        def run(part: slice) -> None:
+            _posterior_kernel(var[part], df_vector[part], float(var_prior), float(df_prior),
+                              post[part])
+
+        parallel_slices(run, var.shape[0], min_items=100_000)
+        return post
     if np.all(finite):
         return np.asarray((df * var + df_prior * var_prior) / (df + df_prior), dtype=np.float64)
     n = var.shape[0]
@@ -89,3 +103,11 @@ def posterior_variance(
         idx = np.broadcast_to(finite, (n,))
         post[idx] = (d[idx] * var[idx] + d0[idx] * s0[idx]) / (d[idx] + d0[idx])
     return post
+
+
+@numba.njit(cache=True, nogil=True)
+def _posterior_kernel(var, df, var_prior, df_prior, out):
+    """``out = (df var + df_prior var_prior) / (df + df_prior)`` with one prior."""
+    weighted_prior = df_prior * var_prior
+    for i in range(var.shape[0]):
+        out[i] = (df[i] * var[i] + weighted_prior) / (df[i] + df_prior)
