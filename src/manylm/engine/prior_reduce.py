@@ -212,6 +212,11 @@ def merge_candidates(parts: list[TopCandidates], n_top: int) -> TopCandidates:
     t = np.concatenate([p.t for p in parts]) if parts else np.empty(0)
     stdev = np.concatenate([p.stdev_unscaled for p in parts]) if parts else np.empty(0)
     rows = np.concatenate([p.rows for p in parts]) if parts else np.empty(0, dtype=np.int64)
+    if 0 < n_top < t.shape[0]:
+        # only the values from the n_top-th largest up (ties included) can be in the top
+        threshold = np.partition(t, t.shape[0] - n_top)[t.shape[0] - n_top]
+        kept = np.flatnonzero(t >= threshold)
+        t, stdev, rows = t[kept], stdev[kept], rows[kept]
     order = np.lexsort((rows, -t))[:n_top]
     return TopCandidates(t[order], stdev[order], rows[order])
 

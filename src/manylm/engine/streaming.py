@@ -279,10 +279,15 @@ def _chunk(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior, star
 
 def _coefficient_priors(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior,
                         pass_rows: int, n_workers: int = 1) -> dict[int, float]:
-    """The B-statistic's prior for the tested coefficient, over all features (two passes).
+    """The B-statistic's prior for the tested coefficient, over all features.
 
-    Each pass moderates the chunks on ``n_workers`` threads (reading and the t statistics
-    release the GIL) and merges their results here in row order, as one thread would.
+    One pass moderates the chunks on ``n_workers`` threads (reading and the t statistics
+    release the GIL); each chunk gives its :class:`TRange` and its own largest |t|, converted
+    to its largest df, above its own floor (:func:`candidate_floor` of the chunk). When every
+    chunk's largest df is the overall largest (complete rows in every chunk, the usual case),
+    the overall top is among these candidates, and they are merged here in row order, as one
+    thread would. Otherwise a second pass proposes each chunk's candidates converted to the
+    overall largest df, above the overall floor.
     """
     if not model.has_lods:
         return {}
@@ -294,24 +299,31 @@ def _coefficient_priors(model: ChunkModel, summaries: FeatureStore, prior: _Stor
     with ThreadPoolExecutor(max(1, min(n_workers, len(spans))),
                             thread_name_prefix="manylm-prior") as pool:
 
-        def found_t(span: tuple[int, int]) -> TRange:
-            return t_range(_chunk(model, summaries, prior, span[0], span[1], {}), j, n_keep)
-
-        merged = TRange(0, -np.inf, np.empty(0))
-        for found in pool.map(found_t, spans):  # in row order; re-raises a chunk's error
-            merged = merge_t_ranges([merged, found], n_keep)
-        n_top = int(np.ceil(model.proportion / 2 * merged.n_valid))
-        floor = candidate_floor(merged, n_top)
-
-        def proposed_top(span: tuple[int, int]) -> TopCandidates:
+        def found_t(span: tuple[int, int]) -> tuple[TRange, TopCandidates]:
             result = _chunk(model, summaries, prior, span[0], span[1], {})
-            return top_candidates(result, j, n_top=n_top, df_max=merged.df_max,
-                                  first_row=span[0], floor=floor)
+            found = t_range(result, j, n_keep)
+            own = top_candidates(result, j, n_top=n_keep, df_max=found.df_max,
+                                 first_row=span[0], floor=candidate_floor(found, n_keep))
+            return found, own
 
-        best: TopCandidates | None = None
-        for proposed in pool.map(proposed_top, spans):
-            best = merge_candidates([proposed] if best is None else [best, proposed], n_top)
-    assert best is not None
+        ranges: list[TRange] = []
+        proposals: list[TopCandidates] = []
+        merged = TRange(0, -np.inf, np.empty(0))
+        for found, own in pool.map(found_t, spans):  # in row order; re-raises a chunk's error
+            merged = merge_t_ranges([merged, found], n_keep)
+            ranges.append(found)
+            proposals.append(own)
+        n_top = int(np.ceil(model.proportion / 2 * merged.n_valid))
+        if any(r.n_valid and r.df_max != merged.df_max for r in ranges):
+            floor = candidate_floor(merged, n_top)
+
+            def proposed_top(span: tuple[int, int]) -> TopCandidates:
+                result = _chunk(model, summaries, prior, span[0], span[1], {})
+                return top_candidates(result, j, n_top=n_top, df_max=merged.df_max,
+                                      first_row=span[0], floor=floor)
+
+            proposals = list(pool.map(proposed_top, spans))
+    best = merge_candidates(proposals, n_top)
     return {j: coefficient_prior(best, merged.n_valid, merged.df_max,
                                  proportion=model.proportion,
                                  stdev_coef_lim=model.stdev_coef_lim,
