@@ -155,6 +155,18 @@ def test_one_residual_df_is_stored_as_one_value(data, kind: str,
     assert made == ([("df_residual", 10.0)] if kind == "dense" else [])
 
 
+@pytest.mark.parametrize("sort_by", ["p", "B"])
+def test_b_statistics_when_a_chunk_has_no_complete_row(data, sort_by: str) -> None:
+    """A chunk whose largest df is below the overall one: its candidates for the B prior's
+    top are proposed again at the overall df (the second pass of _coefficient_prior)."""
+    y = data["missing"].copy()
+    y.iloc[:64, 3] = np.nan  # the first chunk of 64 rows has no complete row
+    expected = reference(y, data["samples"], "group[B]", sort_by=sort_by)
+    got = fit_streaming(y, FORMULA, samples=data["samples"], coef="group[B]", block_rows=64,
+                        sort_by=sort_by)
+    assert_same_table(got.table, expected)
+
+
 def test_bad_weight_is_named_by_feature_id(data, tmp_path: Path) -> None:
     """Chunks are fitted with features by position; an error still names the feature ID."""
     from manylm.errors import DataError

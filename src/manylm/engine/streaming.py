@@ -56,6 +56,7 @@ from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
 from manylm.engine.streaming_table import SORT_KEY_FIELD, finish_table, sort_key
 from manylm.errors import DataError
 from manylm.io._ids import quote_ids
+from manylm.moderate.bstatistic import lods
 from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["StreamingResult", "add_table_fields", "fit_streaming", "run_prepared",
@@ -209,11 +210,8 @@ def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory
                 refuse_duplicate_ids(ids, run.source.path)
             with phase_timer(timings, "prior"):
                 prior = _estimate_prior(model, summaries)
-                var_prior = _coefficient_priors(model, summaries, prior, plan.pass_rows,
-                                                plan.n_workers)
             with phase_timer(timings, "table"):
-                _table_pass(run, summaries, prior, var_prior, results, plan.pass_rows,
-                            plan.n_workers)
+                _table_pass(run, summaries, prior, results, plan.pass_rows, plan.n_workers)
                 summaries.close()
                 prior.arrays.clear()
             with phase_timer(timings, "write"):
@@ -277,54 +275,38 @@ def _chunk(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior, star
     return moderated_chunk(model, fields, posterior, var_prior)
 
 
-def _coefficient_priors(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior,
-                        pass_rows: int, n_workers: int = 1) -> dict[int, float]:
-    """The B-statistic's prior for the tested coefficient, over all features.
+def _chunk_top(model: ChunkModel, result: ModeratedFit, first_row: int, n_keep: int
+               ) -> tuple[TRange, TopCandidates]:
+    """A chunk's :class:`TRange` and its own largest |t| converted to its own largest df, above
+    its own floor: the chunk's part of the overall top when its largest df is the overall one."""
+    found = t_range(result, 0, n_keep)
+    own = top_candidates(result, 0, n_top=n_keep, df_max=found.df_max, first_row=first_row,
+                         floor=candidate_floor(found, n_keep))
+    return found, own
 
-    One pass moderates the chunks on ``n_workers`` threads (reading and the t statistics
-    release the GIL); each chunk gives its :class:`TRange` and its own largest |t|, converted
-    to its largest df, above its own floor (:func:`candidate_floor` of the chunk). When every
-    chunk's largest df is the overall largest (complete rows in every chunk, the usual case),
-    the overall top is among these candidates, and they are merged here in row order, as one
-    thread would. Otherwise a second pass proposes each chunk's candidates converted to the
-    overall largest df, above the overall floor.
+
+def _coefficient_prior(model: ChunkModel, prior: _StoredPrior,
+                       tops: list[tuple[TRange, TopCandidates]], n_keep: int,
+                       propose: Callable[[int, float, float], list[TopCandidates]]
+                       ) -> dict[int, float]:
+    """The B-statistic's prior for the tested coefficient (the first stored), from the chunks'
+    :func:`_chunk_top` in row order.
+
+    When every chunk's largest df is the overall largest (complete rows in every chunk, the
+    usual case), the overall top is among the chunks' own candidates, merged here in row
+    order, as one thread would. Otherwise ``propose(n_top, df_max, floor)`` makes each chunk
+    propose its largest |t| converted to the overall largest df, above the overall floor.
     """
-    if not model.has_lods:
-        return {}
-    j = 0  # the tested coefficient, first (and only) column of the stored fits
-    n_rows = summaries.n_rows
-    spans = [(s, min(n_rows, s + pass_rows)) for s in range(0, n_rows, pass_rows)]
-    n_keep = int(np.ceil(model.proportion / 2 * n_rows))
-    model.tested_template  # noqa: B018 - made once here, before the threads share it
-    with ThreadPoolExecutor(max(1, min(n_workers, len(spans))),
-                            thread_name_prefix="manylm-prior") as pool:
-
-        def found_t(span: tuple[int, int]) -> tuple[TRange, TopCandidates]:
-            result = _chunk(model, summaries, prior, span[0], span[1], {})
-            found = t_range(result, j, n_keep)
-            own = top_candidates(result, j, n_top=n_keep, df_max=found.df_max,
-                                 first_row=span[0], floor=candidate_floor(found, n_keep))
-            return found, own
-
-        ranges: list[TRange] = []
-        proposals: list[TopCandidates] = []
-        merged = TRange(0, -np.inf, np.empty(0))
-        for found, own in pool.map(found_t, spans):  # in row order; re-raises a chunk's error
-            merged = merge_t_ranges([merged, found], n_keep)
-            ranges.append(found)
-            proposals.append(own)
-        n_top = int(np.ceil(model.proportion / 2 * merged.n_valid))
-        if any(r.n_valid and r.df_max != merged.df_max for r in ranges):
-            floor = candidate_floor(merged, n_top)
-
-            def proposed_top(span: tuple[int, int]) -> TopCandidates:
-                result = _chunk(model, summaries, prior, span[0], span[1], {})
-                return top_candidates(result, j, n_top=n_top, df_max=merged.df_max,
-                                      first_row=span[0], floor=floor)
-
-            proposals = list(pool.map(proposed_top, spans))
+    merged = TRange(0, -np.inf, np.empty(0))
+    for found, _ in tops:
+        merged = merge_t_ranges([merged, found], n_keep)
+    n_top = int(np.ceil(model.proportion / 2 * merged.n_valid))
+    if any(found.n_valid and found.df_max != merged.df_max for found, _ in tops):
+        proposals = propose(n_top, merged.df_max, candidate_floor(merged, n_top))
+    else:
+        proposals = [own for _, own in tops]
     best = merge_candidates(proposals, n_top)
-    return {j: coefficient_prior(best, merged.n_valid, merged.df_max,
+    return {0: coefficient_prior(best, merged.n_valid, merged.df_max,
                                  proportion=model.proportion,
                                  stdev_coef_lim=model.stdev_coef_lim,
                                  s2_prior_median=prior.s2_prior_median)}
@@ -334,22 +316,66 @@ def _coefficient_priors(model: ChunkModel, summaries: FeatureStore, prior: _Stor
 
 
 def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
-                var_prior: dict[int, float], results: FeatureStore, pass_rows: int,
-                n_workers: int) -> None:
-    """Every chunk's table rows (and sort key) into ``results``, chunks on ``n_workers``."""
+                results: FeatureStore, pass_rows: int, n_workers: int) -> None:
+    """Every chunk's table rows (and sort key) into ``results``, chunks on ``n_workers``.
+
+    With B-statistics, the chunks' table rows are computed first without them, each chunk
+    also giving its largest |t| (:func:`_chunk_top`); the B-statistic's prior is then
+    estimated from those, and a pass over the stored t statistics computes the B-statistics.
+    Sorting by B needs them in the first pass: the prior is then estimated by a pass of its own
+    before the table. The threads moderate the chunks (reading and the statistics release the
+    GIL); their results are merged here in row order.
+    """
+    model = run.model
     add_table_fields(run, results)
     n_rows = summaries.n_rows
     spans = [(s, min(n_rows, s + pass_rows)) for s in range(0, n_rows, pass_rows)]
-    run.model.tested_template  # noqa: B018 - made once here, before the threads share it
-
-    def moderate(span: tuple[int, int]) -> None:
-        result = _chunk(run.model, summaries, prior, span[0], span[1], var_prior)
-        store_table_chunk(run, results, span[0], table_chunk(run.model, result))
-
+    n_keep = int(np.ceil(model.proportion / 2 * n_rows))
+    with_lods = model.has_lods and "lods" in run.value_columns
+    prior_first = with_lods and run.sort_by == "B"
+    model.tested_template  # noqa: B018 - made once here, before the threads share it
     with ThreadPoolExecutor(max(1, min(n_workers, len(spans))),
                             thread_name_prefix="manylm-table") as pool:
-        for done in pool.map(moderate, spans):  # re-raises a chunk's error
-            del done
+
+        def propose(n_top: int, df_max: float, floor: float) -> list[TopCandidates]:
+            def proposed(span: tuple[int, int]) -> TopCandidates:
+                result = _chunk(model, summaries, prior, span[0], span[1], {})
+                return top_candidates(result, 0, n_top=n_top, df_max=df_max,
+                                      first_row=span[0], floor=floor)
+
+            return list(pool.map(proposed, spans))
+
+        var_prior: dict[int, float] = {}
+        if prior_first:
+            tops = list(pool.map(lambda span: _chunk_top(
+                model, _chunk(model, summaries, prior, span[0], span[1], {}), span[0],
+                n_keep), spans))
+            var_prior = _coefficient_prior(model, prior, tops, n_keep, propose)
+
+        def moderate(span: tuple[int, int]) -> tuple[TRange, TopCandidates] | None:
+            result = _chunk(model, summaries, prior, span[0], span[1], var_prior)
+            later = with_lods and not prior_first
+            store_table_chunk(run, results, span[0], table_chunk(model, result,
+                                                                 lods=not later))
+            return _chunk_top(model, result, span[0], n_keep) if later else None
+
+        found = list(pool.map(moderate, spans))  # in row order; re-raises a chunk's error
+        if with_lods and not prior_first:
+            tops = [top for top in found if top is not None]
+            var_prior = _coefficient_prior(model, prior, tops, n_keep, propose)
+
+            def b_statistics(span: tuple[int, int]) -> None:
+                start, stop = span
+                df_prior = (prior.arrays["df_prior"][start:stop] if prior.df_prior is None
+                            else prior.df_prior)
+                values = lods(results.read("t", start, stop),
+                              summaries.read("stdev_unscaled", start, stop)[:, 0],
+                              var_prior[0], prior.arrays["df_total"][start:stop], df_prior,
+                              model.proportion)
+                results.write("lods", start, np.asarray(values, dtype=np.float64))
+
+            for done in pool.map(b_statistics, spans):
+                del done
 
 
 def add_table_fields(run: PreparedRun, results: FeatureStore) -> None:
@@ -364,7 +390,8 @@ def store_table_chunk(run: PreparedRun, results: FeatureStore, start: int,
                       columns: dict[str, NDArray[np.float64]]) -> None:
     """A chunk's table columns (and its sort key) into ``results`` from row ``start``."""
     for name in run.value_columns:
-        results.write(name, start, columns[name])
+        if name in columns:  # the B-statistics may come later (_table_pass)
+            results.write(name, start, columns[name])
     key = sort_key(columns, run.sort_by)
     if key is not None:
         results.write(SORT_KEY_FIELD, start, key)

@@ -144,9 +144,12 @@ def _take_ids(ids: pd.Index, order: NDArray[np.intp]) -> pd.Index:
     return ids[order]
 
 
-def _t_columns(result: ModeratedFit, j: int, confint: float) -> tuple[
+def _t_columns(result: ModeratedFit, j: int, confint: float, *, lods: bool = True) -> tuple[
         dict[str, NDArray[np.floating]], tuple[NDArray[np.floating], NDArray[np.floating]]]:
-    """The t table's per-feature columns, and (standard error, t quantile) for its interval."""
+    """The t table's per-feature columns, and (standard error, t quantile) for its interval.
+
+    ``lods=False`` leaves out the B-statistic (an engine that computes it after the chunks).
+    """
     fit = result.fit
     level = (1 + confint) / 2
     df_total = result.df_total
@@ -163,16 +166,16 @@ def _t_columns(result: ModeratedFit, j: int, confint: float) -> tuple[
         "t": result.t_of(j),
         "p_value": result.p_value_of(j),
     }
-    lods = result.lods_of(j)
-    if lods is not None:
-        data["lods"] = lods
+    b_statistics = result.lods_of(j) if lods else None
+    if b_statistics is not None:
+        data["lods"] = b_statistics
     return data, (result.standard_error_of(j), quantile)
 
 
-def _t_columns_with_interval(result: ModeratedFit, j: int,
-                             confint: float) -> dict[str, NDArray[np.floating]]:
+def _t_columns_with_interval(result: ModeratedFit, j: int, confint: float, *,
+                             lods: bool = True) -> dict[str, NDArray[np.floating]]:
     """The t table's columns, unsorted and without ``adj_p_value`` (a chunk's rows)."""
-    data, (standard_error, quantile) = _t_columns(result, j, confint)
+    data, (standard_error, quantile) = _t_columns(result, j, confint, lods=lods)
     margin = standard_error * quantile
     estimate = data["estimate"]
     columns = {"estimate": estimate, "ci_low": estimate - margin, "ci_high": estimate + margin}
