@@ -70,3 +70,18 @@ def test_distinct_values_gives_up_beyond_the_limit() -> None:
     np.testing.assert_array_equal(values[:2], [3.0, np.nan])
     assert values[2] == 5.0 and list(labels) == [0, 0, 1, 2, 1, 0] and list(counts) == [3, 2, 1]
     assert distinct_values(np.arange(10.0), 4)[0].size == 0
+
+
+def test_quantile_per_distinct_df_equals_scipy() -> None:
+    """A few distinct df (missing values) by one scan; NaN and negative df give NaN."""
+    from manylm.moderate.student_t import student_t_quantile
+
+    df = np.array([3.0, 4.0, np.nan, np.inf, 4.0, 3.0, -1.0, 92.5])
+    got = student_t_quantile(0.975, df)
+    finite = np.isfinite(df) & (df > 0)
+    expected = np.full(df.shape, np.nan)
+    expected[finite] = special.stdtrit(df[finite], 0.975)
+    expected[3] = special.ndtri(0.975)
+    np.testing.assert_array_equal(got, expected)
+    many = np.linspace(1.0, 40.0, 200)  # more distinct df than the scan takes: sorted instead
+    np.testing.assert_array_equal(student_t_quantile(0.9, many), special.stdtrit(many, 0.9))

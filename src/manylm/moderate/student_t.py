@@ -109,12 +109,21 @@ def _sf(t: NDArray[np.floating], df: NDArray[np.floating]) -> NDArray[np.floatin
 
 def student_t_quantile(p: float, df: NDArray[np.floating]) -> NDArray[np.floating]:
     """The ``p`` quantile for each df, computed once per distinct df value."""
-    df = np.asarray(df, dtype=np.float64)
-    if df.size > 1 and np.all(df == df.flat[0]):  # the usual case: one df for every feature
-        return np.full(df.shape, student_t_quantile(p, df.flat[:1])[0])
-    unique, inverse = np.unique(df, return_inverse=True)
+    dfs: NDArray[np.float64] = np.asarray(df, dtype=np.float64)
+    if dfs.size > 1 and np.all(dfs == dfs.flat[0]):  # the usual case: one df for every feature
+        return np.full(dfs.shape, student_t_quantile(p, dfs.flat[:1])[0])
+    if dfs.ndim == 1:  # a few distinct df (missing values): one scan, no sort
+        unique, labels, _ = distinct_values(dfs, _MAX_GROUPS)
+        if unique.size:
+            return _quantile_of_distinct(p, unique)[labels]
+    unique, inverse = np.unique(dfs, return_inverse=True)
+    return _quantile_of_distinct(p, unique)[inverse.reshape(dfs.shape)]
+
+
+def _quantile_of_distinct(p: float, unique: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The ``p`` quantile for each of a few df (NaN for NaN df, the normal's for infinite)."""
     finite = np.isfinite(unique)
     values = np.full(unique.shape, np.nan)
     values[finite] = special.stdtrit(unique[finite], p)
     values[np.isposinf(unique)] = special.ndtri(p)
-    return values[inverse.reshape(df.shape)]
+    return values
