@@ -3,7 +3,7 @@
 
 Run from the repository root::
 
-    python bench/bench_dask.py                      # 2,000,000 x 100 float32 (about 2 minutes)
+    python bench/bench_dask.py                      # 2M and 10M x 100 float32 (about 4 minutes)
     python bench/bench_dask.py --features 1000000 --keep-data
 
 The data is a float32 Parquet matrix from ``bench/make_synthetic.py`` (generated into
@@ -17,9 +17,12 @@ as TSV. In the same run, each in a fresh process:
    ``manylm fit --dask local`` runs it) with one single-threaded worker process per core; the
    workers read their own row groups from the file, fit, and moderate; the client writes the
    table. The cluster's start-up is timed separately (``cluster_start_s``) and reported both
-   included and excluded.
+   included and excluded. The request then runs a second time on the same cluster, whose
+   workers have loaded manylm's compiled kernels by then (what the runs of a long-lived
+   cluster see after its first).
 
-Target: Dask's overhead (time on Dask / time in one process - 1, start-up excluded) < 30%.
+Target: Dask's overhead (time on Dask / time in one process - 1, first run on a fresh
+cluster, start-up excluded) < 30%, at each size (10M: the streaming benchmark's file).
 Peak resident memory of each process tree (workers included) is sampled every 20 ms. The
 machine is shared: the CPU used by other processes during each run is reported; each
 configuration runs once. Results go to ``bench/results/dask-<date>.json``.
@@ -73,44 +76,30 @@ else:
     from manylm.engine.dask_backend import run_prepared_on_dask
     result = run_prepared_on_dask(run, client=client, out=spec["out"])
 done = time.perf_counter()
+warm = {}
 if client is not None:
+    # the same request again on the same cluster: its workers have loaded manylm's compiled
+    # kernels (what a long-lived cluster's runs see after the first)
+    again = time.perf_counter()
+    second = run_prepared_on_dask(run, client=client, out=spec["out"])
+    warm = {"seconds_warm": time.perf_counter() - again, "timings_warm": second.timings}
     client.close(); cluster.close()
 print(json.dumps({"seconds": done - ready, "cluster_start_s": ready - started,
-                  "engine": result.engine, "timings": result.timings}))
+                  "engine": result.engine, "timings": result.timings, **warm}))
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--features", type=int, default=2_000_000)
+    parser.add_argument("--features", type=int, nargs="+", default=[2_000_000, 10_000_000])
     parser.add_argument("--keep-data", action="store_true")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    path = ensure_data(args.features, 100, DATA_DIR / "dask")
-    workload = f"{args.features:,} x 100 float32 Parquet, sorted TSV table"
-    log(f"[dask] {workload}")
-    with tempfile.TemporaryDirectory(dir=DATA_DIR.parent, prefix="dask-out-") as folder:
-        out = Path(folder)
-        single = measure(spec_for(path, "single", out / "single.tsv"),
-                         "one process (streaming engine)", runner=RUNNER)
-        on_dask = measure(spec_for(path, "dask", out / "dask.tsv"),
-                          "Dask LocalCluster", runner=RUNNER)
-    overhead = on_dask["seconds"] / single["seconds"] - 1
-    with_start = (on_dask["seconds"] + on_dask["cluster_start_s"]) / single["seconds"] - 1
-    print("\n== manylm on Dask ==")
-    print(f"workload: {workload}")
-    print(f"one process: {single['seconds']:.1f} s, peak {single['peak_rss_bytes'] / GB:.2f} GB, "
-          f"{single['tree_cpu_s']:.1f} CPU-s")
-    print(f"Dask LocalCluster: {on_dask['seconds']:.1f} s (+ {on_dask['cluster_start_s']:.1f} s "
-          f"cluster start-up), peak {on_dask['peak_rss_bytes'] / GB:.2f} GB (workers included), "
-          f"{on_dask['tree_cpu_s']:.1f} CPU-s with the start-up")
-    print(f"phases, one process: {single['timings']}")
-    print(f"phases, Dask: {on_dask['timings']}")
-    print(f"overhead: {overhead:+.0%} ({with_start:+.0%} with the start-up); target < 30%: "
-          f"{'PASS' if overhead < 0.30 else 'MISS'}")
-    results: dict[str, Any] = {"workload": workload, "single_process": single, "dask": on_dask,
-                               "overhead": overhead, "overhead_with_startup": with_start,
-                               "targets": {"overhead_below_30_percent": overhead < 0.30}}
+    results: dict[str, Any] = {}
+    for features in args.features:
+        # 10M rows: the streaming benchmark's file (4 GB), shared; smaller ones in dask/
+        folder = DATA_DIR if features >= 10_000_000 else DATA_DIR / "dask"
+        results[f"{features:,}"] = one_size(ensure_data(features, 100, folder), features)
     if not args.keep_data:
         shutil.rmtree(DATA_DIR / "dask", ignore_errors=True)
     out_path = args.output or RESULTS_DIR / f"dask-{dt.date.today().isoformat()}.json"
@@ -118,6 +107,38 @@ def main(argv: list[str] | None = None) -> int:
                                    default=str) + "\n")
     log(f"results written to {out_path}")
     return 0
+
+
+def one_size(path: Path, features: int) -> dict[str, Any]:
+    """One process and a fresh LocalCluster (then a second run on it) on one file."""
+    workload = f"{features:,} x 100 float32 Parquet, sorted TSV table"
+    log(f"[dask] {workload}")
+    with tempfile.TemporaryDirectory(dir=DATA_DIR.parent, prefix="dask-out-") as folder:
+        out = Path(folder)
+        single = measure(spec_for(path, "single", out / "single.tsv"),
+                         "one process (streaming engine)", runner=RUNNER)
+        on_dask = measure(spec_for(path, "dask", out / "dask.tsv"),
+                          "Dask LocalCluster (then again on the same cluster)", runner=RUNNER)
+    overhead = on_dask["seconds"] / single["seconds"] - 1
+    with_start = (on_dask["seconds"] + on_dask["cluster_start_s"]) / single["seconds"] - 1
+    warm = on_dask["seconds_warm"] / single["seconds"] - 1
+    print("\n== manylm on Dask ==")
+    print(f"workload: {workload}")
+    print(f"one process: {single['seconds']:.1f} s, peak {single['peak_rss_bytes'] / GB:.2f} GB, "
+          f"{single['tree_cpu_s']:.1f} CPU-s")
+    print(f"Dask LocalCluster: {on_dask['seconds']:.1f} s (+ {on_dask['cluster_start_s']:.1f} s "
+          f"cluster start-up), peak {on_dask['peak_rss_bytes'] / GB:.2f} GB (workers included), "
+          f"{on_dask['tree_cpu_s']:.1f} CPU-s with the start-up and the second run; second run "
+          f"on the same cluster {on_dask['seconds_warm']:.1f} s")
+    print(f"phases, one process: {single['timings']}")
+    print(f"phases, Dask: {on_dask['timings']}; second run: {on_dask['timings_warm']}")
+    print(f"overhead: {overhead:+.0%} ({with_start:+.0%} with the start-up; {warm:+.0%} on the "
+          f"second run); target < 30% (first run, start-up excluded): "
+          f"{'PASS' if overhead < 0.30 else 'MISS'}")
+    return {"workload": workload, "single_process": single, "dask": on_dask,
+            "overhead": overhead, "overhead_with_startup": with_start,
+            "overhead_second_run": warm,
+            "targets": {"overhead_below_30_percent": overhead < 0.30}}
 
 
 if __name__ == "__main__":

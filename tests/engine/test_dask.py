@@ -86,6 +86,19 @@ def test_threads_without_a_cluster(data) -> None:
     assert got.engine["scheduler"] == "local threads"
 
 
+@pytest.mark.parametrize("sort_by", ["p", "B"])
+def test_b_statistics_when_a_chunk_has_no_complete_row(data, sort_by: str) -> None:
+    """B-statistics after the table tasks (sorted by p), or their prior first (by B); a
+    chunk with a lower largest df has its candidates proposed again at the overall df."""
+    incomplete = dict(data, expression=data["expression"].copy())
+    incomplete["expression"].iloc[:37, 2] = np.nan  # the first task's rows are incomplete
+    expected = reference(incomplete, "group[B]", sort_by=sort_by)
+    got = fit_dask(as_dask(incomplete["expression"], 37), FORMULA, samples=data["samples"],
+                   feature_ids=data["expression"].index, sample_ids=data["samples"].index,
+                   coef="group[B]", sort_by=sort_by)
+    assert_same_table(got.table, expected)
+
+
 @pytest.mark.parametrize("case", [
     {"coef": "group[B]"},
     {"coef": "group[B]", "trend": True, "robust": True, "sort_by": "none"},

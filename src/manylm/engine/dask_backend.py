@@ -6,12 +6,15 @@ blocks read by the workers themselves from a block source, which pickles as its 
 1. **map**: read (or receive) a chunk, fit it (``fit_chunk``); the per-feature summaries stay in
    the workers' memory (persisted).
 2. **reduce**: one task gathers the residual variances, df and means of all chunks (24 bytes per
-   feature) and estimates the prior; each chunk's posterior is a slice of it. With
-   B-statistics, two small reductions on the client: the number of t statistics and their
-   largest df (a sum and a max), then every chunk's largest |t| merged into the top.
+   feature) and estimates the prior; each chunk's posterior is a slice of it.
 3. **map**: each chunk's table rows (``table_chunk``); the client fetches them in row order and
    does the global step (adjustment, ordering) and the writing exactly as the streaming engine
-   does, spilling to its own disk when the table does not fit its memory budget.
+   does, spilling to its own disk when the table does not fit its memory budget. With
+   B-statistics, the table tasks leave them out and also send each chunk's largest |t|
+   (``chunk_top``) and the B-statistic's inputs per feature (16 bytes); the client merges the
+   tops into the prior and computes the column (a chunk whose largest df is below the overall
+   one makes a second small round of tasks propose its top again). Sorting by B needs them in
+   the table: then two small reductions estimate the prior before the table tasks.
 
 A lost worker is Dask's business: its tasks are run again elsewhere, and the summaries it held
 are recomputed from the graph, so the table is the same. Every function here runs with the
@@ -21,6 +24,7 @@ default scheduler when there is no ``distributed`` client (threads, in this proc
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import tempfile
@@ -38,7 +42,13 @@ from manylm.design.matrix import Design
 from manylm.engine import dask_tasks as tasks
 from manylm.engine.chunk_model import ChunkModel
 from manylm.engine.plan import plan_streaming
-from manylm.engine.prior_reduce import candidate_floor, coefficient_prior
+from manylm.engine.prior_reduce import (
+    TopCandidates,
+    TRange,
+    candidate_floor,
+    coefficient_prior,
+    coefficient_prior_from_tops,
+)
 from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
 from manylm.engine.streaming import (
@@ -50,6 +60,7 @@ from manylm.engine.streaming import (
 )
 from manylm.engine.streaming_table import finish_table
 from manylm.errors import InputError
+from manylm.moderate.bstatistic import lods
 
 __all__ = ["connect", "fit_dask", "run_prepared_on_dask"]
 
@@ -195,13 +206,20 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
     (prior,) = _persist(dask, client, [prior])
     posteriors = [delayed(tasks.posterior_task)(prior, start, stop) for start, stop in spans]
     posteriors = list(_persist(dask, client, posteriors))
-    var_prior = _coefficient_priors(dask, client, run.model, model, states, posteriors, prior,
-                                    spans)
+    chunk_model = run.model
+    n_keep = int(np.ceil(chunk_model.proportion / 2 * run.n_features))
+    with_lods = chunk_model.has_lods and "lods" in run.value_columns
+    lods_later = with_lods and run.sort_by != "B"  # sorting by B needs them in the table
+    var_prior = ({} if lods_later else
+                 _coefficient_priors(dask, client, chunk_model, model, states, posteriors,
+                                     prior, spans))
+    summary, s2_prior_median = _gather(dask, client, [delayed(tasks.prior_summary)(prior),
+                                                      delayed(tasks.prior_median)(prior)])
     timings["prior"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    tables = [delayed(tasks.table_task)(model, state, posterior, var_prior)
-              for state, posterior in zip(states, posteriors, strict=True)]
-    summary = _gather(dask, client, [delayed(tasks.prior_summary)(prior)])[0]
+    tables = [delayed(tasks.table_task)(model, state, posterior, var_prior, start,
+                                        n_keep if lods_later else None)
+              for state, posterior, (start, _) in zip(states, posteriors, spans, strict=True)]
     plan = plan_streaming(run.n_features, run.model.design.n_samples,
                           run.model.n_coefficients, memory=memory, n_jobs=1,
                           trend=run.model.trend, robust=run.model.robust)
@@ -214,12 +232,25 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
         ids = None if run.positional_ids else IdStore(run.n_features, spill_path)
         try:
             add_table_fields(run, results)
+            later = _LaterBStatistics(results) if lods_later else None
             # Chunk tables arrive in row order, a few in flight at a time.
-            for (start, _), (columns, chunk_ids) in zip(
+            for (start, _), (columns, chunk_ids, extra) in zip(
                     spans, _in_order(dask, client, tables, window=4), strict=True):
                 store_table_chunk(run, results, start, columns)
                 if ids is not None:
                     ids.append(start, chunk_ids)
+                if later is not None:
+                    later.add(start, extra)
+            if later is not None:
+
+                propose = functools.partial(_proposed_tops, dask, client, model,
+                                            list(zip(states, posteriors, spans, strict=True)))
+                b_prior = coefficient_prior_from_tops(
+                    later.tops, n_keep, proportion=chunk_model.proportion,
+                    stdev_coef_lim=chunk_model.stdev_coef_lim,
+                    s2_prior_median=s2_prior_median, propose=propose)
+                del propose  # the chunks' fits on the workers are no longer needed
+                later.write(b_prior, chunk_model.proportion, plan.pass_rows)
             del states, posteriors, prior, tables
             refuse_duplicate_ids(ids, run.source.path)
             timings["table"] = time.perf_counter() - clock
@@ -241,6 +272,58 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
 
 
 # ------------------------------------------------------------------------------ graph parts
+
+
+def _proposed_tops(dask: Any, client: Any, model: Any, chunks: list[tuple[Any, Any, Any]],
+                   n_top: int, df_max: float, floor: float) -> list[TopCandidates]:
+    """Each chunk's largest |t| converted to ``df_max``, above ``floor`` (in row order)."""
+    from dask import delayed
+
+    return _gather(dask, client, [
+        delayed(tasks.candidates_task)(model, state, posterior, 0, n_top, df_max, floor, start)
+        for state, posterior, (start, _) in chunks])
+
+
+class _LaterBStatistics:
+    """The B-statistics computed on the client once their prior is known.
+
+    The table tasks leave them out and send, with each chunk's rows, its largest |t| and what
+    the B-statistic needs of each feature (unscaled standard deviation, total df and, when it
+    varies, the prior df); these are kept in ``results`` beside the table's columns (spilled
+    like them) until :meth:`write` has made the ``lods`` column from them and the stored t.
+    """
+
+    FIELDS = ("b.stdev_unscaled", "b.df_total", "b.df_prior")
+
+    def __init__(self, results: FeatureStore) -> None:
+        self.results = results
+        self.tops: list[tuple[TRange, TopCandidates]] = []
+        self.df_prior: float | None = None
+        for name in self.FIELDS:
+            results.add(name)
+
+    def add(self, start: int, extra: Any) -> None:
+        top, stdev, df_total, df_prior = extra
+        self.tops.append(top)
+        self.results.write("b.stdev_unscaled", start, stdev)
+        self.results.write("b.df_total", start, df_total)
+        if np.ndim(df_prior) == 0:
+            self.df_prior = float(df_prior)
+        else:
+            self.results.write("b.df_prior", start, np.asarray(df_prior, dtype=np.float64))
+
+    def write(self, var_prior: float, proportion: float, block_rows: int) -> None:
+        results = self.results
+        for start in range(0, results.n_rows, block_rows):
+            stop = min(results.n_rows, start + block_rows)
+            df_prior = (results.read("b.df_prior", start, stop) if self.df_prior is None
+                        else self.df_prior)
+            values = lods(results.read("t", start, stop),
+                          results.read("b.stdev_unscaled", start, stop), var_prior,
+                          results.read("b.df_total", start, stop), df_prior, proportion)
+            results.write("lods", start, np.asarray(values, dtype=np.float64))
+        for name in self.FIELDS:
+            results.drop(name)
 
 
 def _spans(run: PreparedRun, rows_per_task: int | None) -> list[tuple[int, int]]:

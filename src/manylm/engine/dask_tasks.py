@@ -26,6 +26,7 @@ from manylm.engine.prior_reduce import (
     PriorEstimate,
     TopCandidates,
     TRange,
+    chunk_top,
     estimate_prior,
     merge_candidates,
     merge_t_ranges,
@@ -115,10 +116,19 @@ def merge_candidates_task(n_top: int, *parts: TopCandidates) -> TopCandidates:
 
 
 def table_task(model: ChunkModel, state: dict[str, Any], posterior: dict[str, Any],
-               var_prior: dict[int, float]) -> tuple[dict[str, NDArray[np.float64]], pa.Array]:
-    """Map 2: a chunk's table columns (unsorted, unadjusted) and its feature IDs."""
-    columns = table_chunk(model, moderated_chunk(model, state, posterior, var_prior))
-    return columns, state["ids"]
+               var_prior: dict[int, float], start: int = 0, n_keep: int | None = None
+               ) -> tuple[dict[str, NDArray[np.float64]], pa.Array, Any]:
+    """Map 2: a chunk's table columns (unsorted, unadjusted), its feature IDs and, when the
+    B-statistics come later (``n_keep`` given), what they need: the chunk's ``n_keep`` largest
+    |t| (:func:`chunk_top`), its unscaled standard deviations, total df and prior df."""
+    result = moderated_chunk(model, state, posterior, var_prior)
+    columns = table_chunk(model, result, lods=n_keep is None)
+    if n_keep is None:
+        return columns, state["ids"], None
+    extra = (chunk_top(result, start, n_keep),
+             np.ascontiguousarray(state["stdev_unscaled"][:, 0], dtype=np.float64),
+             np.asarray(posterior["df_total"], dtype=np.float64), posterior["df_prior"])
+    return columns, state["ids"], extra
 
 
 class DaskArraySource:

@@ -15,6 +15,7 @@ Smyth (2004), Statistical Applications in Genetics and Molecular Biology 3(1), s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,9 @@ from manylm.moderate.bstatistic import (
 from manylm.moderate.ebayes import check_residuals, moderate_variances
 from manylm.moderate.moderated_fit import ModeratedFit
 
-__all__ = ["PriorEstimate", "TRange", "TopCandidates", "candidate_floor", "coefficient_prior",
-           "estimate_prior", "merge_candidates", "merge_t_ranges", "t_range", "top_candidates"]
+__all__ = ["PriorEstimate", "TRange", "TopCandidates", "candidate_floor", "chunk_top",
+           "coefficient_prior", "coefficient_prior_from_tops", "estimate_prior",
+           "merge_candidates", "merge_t_ranges", "t_range", "top_candidates"]
 
 
 @dataclass(frozen=True)
@@ -238,3 +240,40 @@ def coefficient_prior(top: TopCandidates, n_valid: int, df_max: float, *, propor
     value = variance_from_top(top.t[:n_target], top.stdev_unscaled[:n_target] ** 2, n_valid, p,
                               df_max, limits)
     return 1 / s2_prior_median if np.isnan(value) else value
+
+
+def chunk_top(result: ModeratedFit, first_row: int, n_keep: int
+              ) -> tuple[TRange, TopCandidates]:
+    """A chunk's :class:`TRange` of its first coefficient and its own largest |t|, converted to
+    its own largest df, above its own floor: the chunk's part of the overall top when its
+    largest df is the overall one (one pass over the chunks instead of two)."""
+    found = t_range(result, 0, n_keep)
+    own = top_candidates(result, 0, n_top=n_keep, df_max=found.df_max, first_row=first_row,
+                         floor=candidate_floor(found, n_keep))
+    return found, own
+
+
+def coefficient_prior_from_tops(tops: list[tuple[TRange, TopCandidates]], n_keep: int, *,
+                                proportion: float, stdev_coef_lim: tuple[float, float],
+                                s2_prior_median: float,
+                                propose: Callable[[int, float, float], list[TopCandidates]]
+                                ) -> float:
+    """Reduce 2 from every chunk's :func:`chunk_top`, in row order.
+
+    When every chunk's largest df is the overall largest (complete rows in every chunk, the
+    usual case), the overall top is among the chunks' own candidates: every feature in it has
+    a |t| at least the chunk's own floor, which is at most the overall floor. Otherwise
+    ``propose(n_top, df_max, floor)`` has each chunk propose its largest |t| converted to the
+    overall largest df, above the overall floor (:func:`top_candidates`).
+    """
+    merged = TRange(0, -np.inf, np.empty(0))
+    for found, _ in tops:
+        merged = merge_t_ranges([merged, found], n_keep)
+    n_top = int(np.ceil(proportion / 2 * merged.n_valid))
+    if any(found.n_valid and found.df_max != merged.df_max for found, _ in tops):
+        proposals = propose(n_top, merged.df_max, candidate_floor(merged, n_top))
+    else:
+        proposals = [own for _, own in tops]
+    return coefficient_prior(merge_candidates(proposals, n_top), merged.n_valid, merged.df_max,
+                             proportion=proportion, stdev_coef_lim=stdev_coef_lim,
+                             s2_prior_median=s2_prior_median)

@@ -42,12 +42,9 @@ from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
     TopCandidates,
     TRange,
-    candidate_floor,
-    coefficient_prior,
+    chunk_top,
+    coefficient_prior_from_tops,
     estimate_prior,
-    merge_candidates,
-    merge_t_ranges,
-    t_range,
     top_candidates,
 )
 from manylm.engine.run_control import phase_timer, release_freed_memory, sigterm_as_interrupt
@@ -275,43 +272,6 @@ def _chunk(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior, star
     return moderated_chunk(model, fields, posterior, var_prior)
 
 
-def _chunk_top(model: ChunkModel, result: ModeratedFit, first_row: int, n_keep: int
-               ) -> tuple[TRange, TopCandidates]:
-    """A chunk's :class:`TRange` and its own largest |t| converted to its own largest df, above
-    its own floor: the chunk's part of the overall top when its largest df is the overall one."""
-    found = t_range(result, 0, n_keep)
-    own = top_candidates(result, 0, n_top=n_keep, df_max=found.df_max, first_row=first_row,
-                         floor=candidate_floor(found, n_keep))
-    return found, own
-
-
-def _coefficient_prior(model: ChunkModel, prior: _StoredPrior,
-                       tops: list[tuple[TRange, TopCandidates]], n_keep: int,
-                       propose: Callable[[int, float, float], list[TopCandidates]]
-                       ) -> dict[int, float]:
-    """The B-statistic's prior for the tested coefficient (the first stored), from the chunks'
-    :func:`_chunk_top` in row order.
-
-    When every chunk's largest df is the overall largest (complete rows in every chunk, the
-    usual case), the overall top is among the chunks' own candidates, merged here in row
-    order, as one thread would. Otherwise ``propose(n_top, df_max, floor)`` makes each chunk
-    propose its largest |t| converted to the overall largest df, above the overall floor.
-    """
-    merged = TRange(0, -np.inf, np.empty(0))
-    for found, _ in tops:
-        merged = merge_t_ranges([merged, found], n_keep)
-    n_top = int(np.ceil(model.proportion / 2 * merged.n_valid))
-    if any(found.n_valid and found.df_max != merged.df_max for found, _ in tops):
-        proposals = propose(n_top, merged.df_max, candidate_floor(merged, n_top))
-    else:
-        proposals = [own for _, own in tops]
-    best = merge_candidates(proposals, n_top)
-    return {0: coefficient_prior(best, merged.n_valid, merged.df_max,
-                                 proportion=model.proportion,
-                                 stdev_coef_lim=model.stdev_coef_lim,
-                                 s2_prior_median=prior.s2_prior_median)}
-
-
 # ------------------------------------------------------------------------------------ map 2
 
 
@@ -320,7 +280,7 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
     """Every chunk's table rows (and sort key) into ``results``, chunks on ``n_workers``.
 
     With B-statistics, the chunks' table rows are computed first without them, each chunk
-    also giving its largest |t| (:func:`_chunk_top`); the B-statistic's prior is then
+    also giving its largest |t| (:func:`chunk_top`); the B-statistic's prior is then
     estimated from those, and a pass over the stored t statistics computes the B-statistics.
     Sorting by B needs them in the first pass: the prior is then estimated by a pass of its own
     before the table. The threads moderate the chunks (reading and the statistics release the
@@ -345,24 +305,29 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
 
             return list(pool.map(proposed, spans))
 
+        def b_prior(tops: list[tuple[TRange, TopCandidates]]) -> float:
+            return coefficient_prior_from_tops(
+                tops, n_keep, proportion=model.proportion,
+                stdev_coef_lim=model.stdev_coef_lim,
+                s2_prior_median=prior.s2_prior_median, propose=propose)
+
         var_prior: dict[int, float] = {}
         if prior_first:
-            tops = list(pool.map(lambda span: _chunk_top(
-                model, _chunk(model, summaries, prior, span[0], span[1], {}), span[0],
-                n_keep), spans))
-            var_prior = _coefficient_prior(model, prior, tops, n_keep, propose)
+            tops = list(pool.map(lambda span: chunk_top(
+                _chunk(model, summaries, prior, span[0], span[1], {}), span[0], n_keep),
+                spans))
+            var_prior = {0: b_prior(tops)}
 
         def moderate(span: tuple[int, int]) -> tuple[TRange, TopCandidates] | None:
             result = _chunk(model, summaries, prior, span[0], span[1], var_prior)
             later = with_lods and not prior_first
             store_table_chunk(run, results, span[0], table_chunk(model, result,
                                                                  lods=not later))
-            return _chunk_top(model, result, span[0], n_keep) if later else None
+            return chunk_top(result, span[0], n_keep) if later else None
 
         found = list(pool.map(moderate, spans))  # in row order; re-raises a chunk's error
         if with_lods and not prior_first:
-            tops = [top for top in found if top is not None]
-            var_prior = _coefficient_prior(model, prior, tops, n_keep, propose)
+            var_prior = {0: b_prior([top for top in found if top is not None])}
 
             def b_statistics(span: tuple[int, int]) -> None:
                 start, stop = span
