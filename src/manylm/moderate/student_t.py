@@ -85,13 +85,16 @@ def _grouped(t: NDArray[np.floating], df: NDArray[np.float64]) -> NDArray[np.flo
         return None
     empty = np.zeros_like(present[0].coefficients)
     coefficients = np.stack([empty if tb is None else tb.coefficients for tb in tables])
+    central = np.stack([empty if tb is None else tb.central for tb in tables])
     widths = np.array([0.0 if tb is None else tb.width for tb in tables])
+    central_widths = np.array([1.0 if tb is None else tb.central_width for tb in tables])
     dfs = np.array([1.0 if tb is None else tb.df for tb in tables])
     flat_t = np.ascontiguousarray(t).ravel()
     out = np.empty(flat_t.size)
 
     def run(part: slice) -> None:
-        evaluate_grouped(flat_t[part], labels[part], dfs, widths, coefficients, out[part])
+        evaluate_grouped(flat_t[part], labels[part], dfs, widths, coefficients, central_widths,
+                         central, out[part])
 
     parallel_slices(run, flat_t.size)
     rest = np.flatnonzero(np.isnan(out) & ~np.isnan(flat_t))
