@@ -121,3 +121,23 @@ def test_fit_rows_flags_rows_for_the_other_paths() -> None:
         df = observed.sum() - 3
         np.testing.assert_allclose(fit.residual_variance[row], rss[0] / df, rtol=1e-6)
         assert fit.df_residual[row] == df
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prefetch_is_only_a_hint(dtype: type) -> None:
+    """A compiled loop that asks for every line of a matrix reads the same values."""
+    import numba
+
+    from manylm.fit.prefetch import prefetch_element
+
+    @numba.njit
+    def total_with_prefetch(values: np.ndarray) -> float:
+        out = 0.0
+        for i in range(values.shape[0]):
+            for k in range(values.shape[1]):
+                prefetch_element(values, i, k)
+                out += values[i, k]
+        return out
+
+    values = np.random.default_rng(1).normal(size=(37, 19)).astype(dtype)
+    assert total_with_prefetch(values) == pytest.approx(float(values.sum(dtype=np.float64)))
