@@ -23,6 +23,7 @@ default scheduler when there is no ``distributed`` client (threads, in this proc
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import itertools
@@ -235,7 +236,7 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
             later = _LaterBStatistics(results) if lods_later else None
             # Chunk tables arrive in row order, a few in flight at a time.
             for (start, _), (columns, chunk_ids, extra) in zip(
-                    spans, _in_order(dask, client, tables, window=4), strict=True):
+                    spans, _in_order(dask, client, tables, window=8), strict=True):
                 store_table_chunk(run, results, start, columns)
                 if ids is not None:
                     ids.append(start, chunk_ids)
@@ -375,17 +376,27 @@ def _gather(dask: Any, client: Any, items: list[Any]) -> list[Any]:
 
 
 def _in_order(dask: Any, client: Any, items: list[Any], window: int) -> Iterator[Any]:
-    """Results of ``items`` in order, with at most ``window`` computed ahead."""
+    """Results of ``items`` in order, with at most ``window`` computed ahead.
+
+    Submitted and gathered half a window at a time, as one graph and one gather each: every
+    submission and every fetch is a round trip (tens of ms), which one per item would pay for
+    every chunk. The next half window computes while this one is used.
+    """
     if client is None:
         for item in items:
             yield dask.compute(item)[0]
         return
-    futures = client.compute(items[:window])
-    for i in range(len(items)):
-        if i + window < len(items):
-            futures.append(client.compute(items[i + window]))
-        yield futures[i].result()
-        futures[i] = None  # release the chunk on the cluster
+    size = max(1, window // 2)
+    batches = collections.deque(client.compute(items[start:start + size])
+                                for start in range(0, min(len(items), 2 * size), size))
+    next_start = min(len(items), 2 * size)
+    while batches:
+        results = client.gather(batches.popleft())
+        if next_start < len(items):
+            batches.append(client.compute(items[next_start:next_start + size]))
+            next_start += size
+        yield from results
+        del results  # release the chunks here; their futures are gone with the batch
 
 
 def _current_client() -> Any:
