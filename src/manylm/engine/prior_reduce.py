@@ -266,9 +266,7 @@ def coefficient_prior_from_tops(tops: list[tuple[TRange, TopCandidates]], n_keep
     ``propose(n_top, df_max, floor)`` has each chunk propose its largest |t| converted to the
     overall largest df, above the overall floor (:func:`top_candidates`).
     """
-    merged = TRange(0, -np.inf, np.empty(0))
-    for found, _ in tops:
-        merged = merge_t_ranges([merged, found], n_keep)
+    merged = merge_t_ranges([found for found, _ in tops], n_keep)
     n_top = int(np.ceil(proportion / 2 * merged.n_valid))
     if any(found.n_valid and found.df_max != merged.df_max for found, _ in tops):
         proposals = propose(n_top, merged.df_max, candidate_floor(merged, n_top))

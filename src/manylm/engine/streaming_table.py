@@ -13,9 +13,10 @@ from the spill files, whatever the size. Worker threads fetch and format the blo
 CSV number formatting is most of the cost) while one thread writes them in order.
 
 The text and Parquet output is the same as :func:`manylm.io.write_table` writes for the
-in-memory table (Arrow's CSV writer, the same quoting rule, ``NA`` for missing values, zstd
-Parquet). A file is written under a temporary name (in the run's spill directory when it is on
-the same file system, else beside the target) and renamed onto the target when complete.
+in-memory table (Arrow's CSV writer, the same quoting rule, ``NA`` for missing values, the
+same Parquet options). A file is written under a temporary name (in the run's spill directory
+when it is on the same file system, else beside the target) and renamed onto the target when
+complete.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ The adjusted p-value of a pair needs every written p-value of its family, so blo
 are first appended to an uncompressed Arrow IPC spool (a hidden file beside the output), with
 their p-values kept in memory. At the end the Benjamini-Hochberg values are computed per
 family (cis, trans) and the spool is read back a batch at a time into the output: Parquet
-through ``pyarrow.parquet.ParquetWriter`` (zstd) or TSV/CSV (optionally gzipped) through
-``pyarrow.csv.CSVWriter``. The output is written to a temporary name and renamed when
-complete (:func:`manylm.io.atomic_path`); on any error or interrupt the spool and the
-temporary file are removed and an existing output is left untouched.
+through ``pyarrow.parquet.ParquetWriter`` (manylm's Parquet options) or TSV/CSV (optionally
+gzipped) through ``pyarrow.csv.CSVWriter``. The output is written to a temporary name and
+renamed when complete (:func:`manylm.io.atomic_path`); on any error or interrupt the spool and
+the temporary file are removed and an existing output is left untouched.
 """
 
 from __future__ import annotations
