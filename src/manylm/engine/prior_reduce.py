@@ -15,6 +15,7 @@ Smyth (2004), Statistical Applications in Genetics and Molecular Biology 3(1), s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,8 @@ from manylm.moderate.bstatistic import (
 from manylm.moderate.ebayes import check_residuals, moderate_variances
 from manylm.moderate.moderated_fit import ModeratedFit
 
-__all__ = ["PriorEstimate", "TRange", "TopCandidates", "candidate_floor", "chunk_top",
+__all__ = ["PriorEstimate", "RunningFloor", "TRange", "TopCandidates", "candidate_floor",
+           "chunk_top",
            "coefficient_prior", "coefficient_prior_from_tops", "estimate_prior",
            "merge_candidates", "merge_t_ranges", "t_range", "top_candidates"]
 
@@ -242,15 +244,45 @@ def coefficient_prior(top: TopCandidates, n_valid: int, df_max: float, *, propor
     return 1 / s2_prior_median if np.isnan(value) else value
 
 
-def chunk_top(result: ModeratedFit, first_row: int, n_keep: int
-              ) -> tuple[TRange, TopCandidates]:
+def chunk_top(result: ModeratedFit, first_row: int, n_keep: int,
+              running: RunningFloor | None = None) -> tuple[TRange, TopCandidates]:
     """A chunk's :class:`TRange` of its first coefficient and its own largest |t|, converted to
     its own largest df, above its own floor: the chunk's part of the overall top when its
-    largest df is the overall one (one pass over the chunks instead of two)."""
+    largest df is the overall one (one pass over the chunks instead of two).
+
+    With ``running`` (chunks on threads of one process), the floor is also at least the one of
+    the chunks seen so far, which makes far fewer candidates once a few chunks are in.
+    """
     found = t_range(result, 0, n_keep)
+    floor = candidate_floor(found, n_keep)
+    if running is not None:
+        floor = max(floor, running.add(found))
     own = top_candidates(result, 0, n_top=n_keep, df_max=found.df_max, first_row=first_row,
-                         floor=candidate_floor(found, n_keep))
+                         floor=floor)
     return found, own
+
+
+class RunningFloor:
+    """The ``n_keep``-th largest |t| on the largest df of the chunks seen so far (thread-safe).
+
+    While every chunk has the overall largest df, it is at most the overall ``n_keep``-th
+    largest, hence at most the overall floor of :func:`coefficient_prior_from_tops` (whose top
+    holds at most ``n_keep``): a valid floor for any chunk's candidates. A chunk with another
+    largest df gets no running floor (the reduce then proposes every chunk's top again anyway).
+    """
+
+    def __init__(self, n_keep: int) -> None:
+        self.n_keep = n_keep
+        self._merged = TRange(0, -np.inf, np.empty(0))
+        self._lock = threading.Lock()
+
+    def add(self, found: TRange) -> float:
+        """Merge a chunk's :class:`TRange`; the floor for that chunk's candidates."""
+        with self._lock:
+            self._merged = merge_t_ranges([self._merged, found], self.n_keep)
+            if found.df_max != self._merged.df_max:
+                return -np.inf
+            return candidate_floor(self._merged, self.n_keep)
 
 
 def coefficient_prior_from_tops(tops: list[tuple[TRange, TopCandidates]], n_keep: int, *,

@@ -40,6 +40,7 @@ from manylm.engine.chunk_model import (
 from manylm.engine.fit_pass import fit_pass
 from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
+    RunningFloor,
     TopCandidates,
     TRange,
     chunk_top,
@@ -318,12 +319,14 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
                 spans))
             var_prior = {0: b_prior(tops)}
 
+        running = RunningFloor(n_keep)
+
         def moderate(span: tuple[int, int]) -> tuple[TRange, TopCandidates] | None:
             result = _chunk(model, summaries, prior, span[0], span[1], var_prior)
             later = with_lods and not prior_first
             store_table_chunk(run, results, span[0], table_chunk(model, result,
                                                                  lods=not later))
-            return chunk_top(result, span[0], n_keep) if later else None
+            return chunk_top(result, span[0], n_keep, running) if later else None
 
         found = list(pool.map(moderate, spans))  # in row order; re-raises a chunk's error
         if with_lods and not prior_first:
