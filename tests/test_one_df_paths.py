@@ -15,17 +15,23 @@ from manylm.moderate import fdist
 from manylm.moderate.distinct_values import broadcast_value
 
 
-def _both(x: np.ndarray, df: object) -> tuple[fdist.FDistFit, fdist.FDistFit]:
+def _with_and_without(shortcut: str, x: np.ndarray, df: object
+                      ) -> tuple[fdist.FDistFit, fdist.FDistFit]:
+    """fit_f_dist as it is, and with the shortcut ``fdist.<shortcut>`` declining (None)."""
     fast = fdist.fit_f_dist(x, df)
-    original = fdist._log_moments
+    original = getattr(fdist, shortcut)
     try:
-        fdist._log_moments = lambda values: None  # type: ignore[assignment]
+        setattr(fdist, shortcut, lambda *args: None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             general = fdist.fit_f_dist(x, df)
     finally:
-        fdist._log_moments = original  # type: ignore[assignment]
+        setattr(fdist, shortcut, original)
     return fast, general
+
+
+def _both(x: np.ndarray, df: object) -> tuple[fdist.FDistFit, fdist.FDistFit]:
+    return _with_and_without("_log_moments", x, df)
 
 
 @pytest.mark.parametrize("n", [2, 3, 50, 250_001])
@@ -62,16 +68,7 @@ def test_cases_the_one_pass_path_leaves_to_the_general_one(change: str) -> None:
 
 def _by_df_and_general(x: np.ndarray, df: np.ndarray
                        ) -> tuple[fdist.FDistFit, fdist.FDistFit]:
-    fast = fdist.fit_f_dist(x, df)
-    original = fdist._from_moments_by_df
-    try:
-        fdist._from_moments_by_df = lambda values, dfs: None  # type: ignore[assignment]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            general = fdist.fit_f_dist(x, df)
-    finally:
-        fdist._from_moments_by_df = original  # type: ignore[assignment]
-    return fast, general
+    return _with_and_without("_from_moments_by_df", x, df)
 
 
 @pytest.mark.parametrize("n", [3, 50, 250_001])

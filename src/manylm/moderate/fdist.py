@@ -186,16 +186,11 @@ def _from_moments_by_df(x: NDArray[np.float64], df1: NDArray[np.float64]) -> FDi
         parts.append(_offset_log_sums(x[part], labels[part], usable, offset, shift))
 
     parallel_slices(run, x.shape[0], min_items=100_000)
-    n_ok = sum(p[0] for p in parts)
-    low = min(p[1] for p in parts)
-    high = max(p[2] for p in parts)
-    if n_ok < 2 or not (low > 0 and low >= 1e-5 * high):
+    moments = _combined(parts)
+    if moments is None:
         return None
-    s1 = sum(p[3] for p in parts)
-    s2 = sum(p[4] for p in parts)
+    n_ok, mean, evar = moments
     counts = np.sum([p[5] for p in parts], axis=0)
-    mean = s1 / n_ok
-    evar = (s2 - s1 * mean) / (n_ok - 1)
     evar -= float(np.sum(counts[usable] * variance_term[usable])) / n_ok
     if evar <= 0:
         return None
@@ -248,6 +243,17 @@ def _log_moments(x: NDArray[np.float64]) -> tuple[int, float, float] | None:
         parts.append(_log_sums(x[part], shift))
 
     parallel_slices(run, x.shape[0], min_items=100_000)
+    moments = _combined(parts)
+    if moments is None:
+        return None
+    n_ok, mean, var = moments
+    return n_ok, shift + mean, var
+
+
+def _combined(parts: list[tuple[Any, ...]]) -> tuple[int, float, float] | None:
+    """(count, mean, variance) from the parts' (count, min, max, sum, sum of squares, ...) of
+    the shifted log-variances; None when the general path must run (see :func:`_log_moments`).
+    """
     n_ok = sum(p[0] for p in parts)
     low = min(p[1] for p in parts)
     high = max(p[2] for p in parts)
@@ -256,8 +262,7 @@ def _log_moments(x: NDArray[np.float64]) -> tuple[int, float, float] | None:
     s1 = sum(p[3] for p in parts)
     s2 = sum(p[4] for p in parts)
     mean = s1 / n_ok
-    var = (s2 - s1 * mean) / (n_ok - 1)
-    return int(n_ok), shift + mean, var
+    return int(n_ok), mean, (s2 - s1 * mean) / (n_ok - 1)
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})

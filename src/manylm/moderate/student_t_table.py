@@ -96,18 +96,25 @@ def _log_tail(s: NDArray[np.float64], df: float) -> NDArray[np.float64]:
         return np.asarray(np.log(special.stdtr(df, -t)))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _piecewise(coefficients: NDArray[np.float64], width: float, x: float) -> float:
+    """The polynomial of the piece holding ``x`` (pieces of ``width`` from 0), at ``x``."""
+    pieces, terms = coefficients.shape
+    piece = min(int(x / width), pieces - 1)
+    z = (x - (piece + 0.5) * width) / (width / 2)
+    value = coefficients[piece, terms - 1]
+    for k in range(terms - 2, -1, -1):
+        value = value * z + coefficients[piece, k]
+    return value
+
+
 @numba.njit(cache=True, nogil=True)
 def _central_tail(value: float, central_width: float, central: NDArray[np.float64]) -> float:
     """P(T > value) from the central table (multiplications only); NaN beyond it (or NaN)."""
     magnitude = abs(value)
-    pieces, terms = central.shape
-    if not magnitude < pieces * central_width:
+    if not magnitude < central.shape[0] * central_width:
         return np.nan
-    piece = min(int(magnitude / central_width), pieces - 1)
-    z = (magnitude - (piece + 0.5) * central_width) / (central_width / 2)
-    tail = central[piece, terms - 1]
-    for k in range(terms - 2, -1, -1):
-        tail = tail * z + central[piece, k]
+    tail = _piecewise(central, central_width, magnitude)
     if value == 0.0:
         tail = 0.5
     return tail if value > 0 else 1.0 - tail
@@ -125,16 +132,10 @@ def _far_tail_at(value: float, df: float, width: float,
     magnitude = abs(value)
     if magnitude == np.inf:
         return 0.0 if value > 0 else 1.0
-    pieces, terms = coefficients.shape
     s = np.sqrt(np.log1p(magnitude * magnitude / df))  # inf when t^2 overflows
-    if not s < pieces * width:
+    if not s < coefficients.shape[0] * width:
         return np.nan
-    piece = min(int(s / width), pieces - 1)
-    z = (s - (piece + 0.5) * width) / (width / 2)
-    log_p = coefficients[piece, terms - 1]
-    for k in range(terms - 2, -1, -1):
-        log_p = log_p * z + coefficients[piece, k]
-    tail = 0.5 if value == 0.0 else np.exp(log_p)
+    tail = 0.5 if value == 0.0 else np.exp(_piecewise(coefficients, width, s))
     return tail if value > 0 else 1.0 - tail
 
 
