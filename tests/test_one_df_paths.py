@@ -158,3 +158,43 @@ def test_largest_first_through_a_sampled_threshold(seed: int) -> None:
     for k in (1, 17, n // 100, n // 64):
         np.testing.assert_array_equal(_largest_first(values, k),
                                       np.argsort(-values, kind="stable")[:k])
+
+
+def test_features_without_residual_df_when_the_prior_has_none() -> None:
+    """One usable variance: the prior df is 0, and features with no residual df get NaN
+    statistics (0 / 0 in the posterior variance), as limma gives them, not an error."""
+    import pandas as pd
+
+    samples = pd.DataFrame({"g": ["a", "a", "b", "b"]}, index=["s1", "s2", "s3", "s4"])
+    y = pd.DataFrame([[1, 2, 3.5, 4], [1, np.nan, 3, np.nan], [np.nan, 2, np.nan, 5]],
+                     index=["f1", "f2", "f3"], columns=samples.index)
+    result = manylm.ebayes(manylm.lm_fit(y, "~ g", samples=samples))
+    assert result.df_prior == 0
+    table = result.top_table("g[T.b]", sort_by="none")
+    assert np.isfinite(table.loc["f1", "t"])
+    assert table.loc[["f2", "f3"], "t"].isna().all()
+
+
+def test_log_moments_are_summed_in_slice_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parts of the one-pass moments are added in slice order, whatever order the threads
+    finish in: the same prior bits every run."""
+    rng = np.random.default_rng(9)
+    x = 0.05 * 4 / rng.chisquare(4, 400_000)
+    df = rng.choice([94.0, 93.0], x.size)
+
+    def backwards(function, n_items, *, min_items=40_000):  # the last slice first
+        bounds = [n_items * i // 4 for i in range(5)]
+        for i in reversed(range(4)):
+            function(slice(bounds[i], bounds[i + 1]))
+
+    monkeypatch.setattr(fdist, "parallel_slices", backwards)
+    forwards_bounds = [400_000 * i // 4 for i in range(5)]
+
+    def forwards(function, n_items, *, min_items=40_000):
+        for i in range(4):
+            function(slice(forwards_bounds[i], forwards_bounds[i + 1]))
+
+    got_backwards = (fdist.fit_f_dist(x, 94.0), fdist.fit_f_dist(x, df))
+    monkeypatch.setattr(fdist, "parallel_slices", forwards)
+    got_forwards = (fdist.fit_f_dist(x, 94.0), fdist.fit_f_dist(x, df))
+    assert got_backwards == got_forwards

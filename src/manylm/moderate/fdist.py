@@ -180,12 +180,13 @@ def _from_moments_by_df(x: NDArray[np.float64], df1: NDArray[np.float64]) -> FDi
         if np.isfinite(value) and value > 0 and usable[label]:
             shift = float(np.log(value) - offset[label])
             break
-    parts: list[tuple[float, ...]] = []
+    found: dict[int, tuple[Any, ...]] = {}
 
     def run(part: slice) -> None:
-        parts.append(_offset_log_sums(x[part], labels[part], usable, offset, shift))
+        found[part.start] = _offset_log_sums(x[part], labels[part], usable, offset, shift)
 
     parallel_slices(run, x.shape[0], min_items=100_000)
+    parts = [found[start] for start in sorted(found)]  # summed in slice order: reproducible
     moments = _combined(parts)
     if moments is None:
         return None
@@ -237,13 +238,14 @@ def _log_moments(x: NDArray[np.float64]) -> tuple[int, float, float] | None:
         if np.isfinite(value) and value > 0:
             shift = float(np.log(value))
             break
-    parts: list[tuple[float, ...]] = []
+    found: dict[int, tuple[Any, ...]] = {}
 
     def run(part: slice) -> None:
-        parts.append(_log_sums(x[part], shift))
+        found[part.start] = _log_sums(x[part], shift)
 
     parallel_slices(run, x.shape[0], min_items=100_000)
-    moments = _combined(parts)
+    # summed in slice order, not in the order the threads finish: the same bits every run
+    moments = _combined([found[start] for start in sorted(found)])
     if moments is None:
         return None
     n_ok, mean, var = moments

@@ -105,9 +105,10 @@ def posterior_variance(
     return post
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _posterior_kernel(var, df, var_prior, df_prior, out):
-    """``out = (df var + df_prior var_prior) / (df + df_prior)`` with one prior."""
+    """``out = (df var + df_prior var_prior) / (df + df_prior)`` with one prior (0 / 0: NaN,
+    as NumPy gives it: a feature with no residual df when the prior df is 0)."""
     weighted_prior = df_prior * var_prior
     for i in range(var.shape[0]):
         out[i] = (df[i] * var[i] + weighted_prior) / (df[i] + df_prior)
