@@ -432,3 +432,20 @@ def test_convert_replaces_a_zarr_store_but_no_other_directory(files, tmp_path: P
 def test_convert_bad_destination(files, tmp_path: Path, destination: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         convert_matrix(files["parquet"][0], tmp_path / destination)
+
+
+def test_feature_block_accepts_the_old_keyword() -> None:
+    """``FeatureBlock(start, feature_ids=..., values=...)`` (block sources written for the
+    earlier field name) still works; IDs given as Arrow text convert on first use."""
+    import pyarrow as pa
+
+    from manylm.io.feature_blocks import FeatureBlock
+
+    values = np.zeros((2, 3))
+    old = FeatureBlock(start=5, feature_ids=np.array(["a", "b"], dtype=object), values=values)
+    arrow = FeatureBlock(5, pa.array(["a", "b"]), values)
+    assert old.stop == arrow.stop == 7
+    assert list(old.feature_ids) == list(arrow.feature_ids) == ["a", "b"]
+    assert arrow.id_array.type == pa.large_string()
+    with pytest.raises(TypeError):
+        FeatureBlock(5, values=values)

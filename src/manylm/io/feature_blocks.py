@@ -23,7 +23,7 @@ __all__ = ["FeatureBlock", "FeatureBlockSource", "FeatureIds", "id_array", "id_t
 FeatureIds: TypeAlias = NDArray[np.object_] | pa.Array
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class FeatureBlock:
     """Rows ``start:start + len(ids)`` of a source.
 
@@ -41,6 +41,17 @@ class FeatureBlock:
     start: int
     ids: FeatureIds
     values: NDArray[np.floating]
+
+    def __init__(self, start: int, ids: FeatureIds | None = None,
+                 values: NDArray[np.floating] | None = None, *,
+                 feature_ids: FeatureIds | None = None) -> None:
+        """``FeatureBlock(start, ids, values)``; ``feature_ids=`` is accepted for ``ids`` (the
+        field's earlier name)."""
+        if (ids is None) == (feature_ids is None) or values is None:
+            raise TypeError("FeatureBlock needs start, values and one of ids / feature_ids")
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "ids", ids if ids is not None else feature_ids)
+        object.__setattr__(self, "values", values)
 
     @property
     def stop(self) -> int:
