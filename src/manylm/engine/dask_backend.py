@@ -45,10 +45,9 @@ from manylm.engine.chunk_model import ChunkModel
 from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
     TopCandidates,
-    TRange,
+    TopFold,
     candidate_floor,
     coefficient_prior,
-    coefficient_prior_from_tops,
 )
 from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
@@ -233,7 +232,7 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
         ids = None if run.positional_ids else IdStore(run.n_features, spill_path)
         try:
             add_table_fields(run, results)
-            later = _LaterBStatistics(results) if lods_later else None
+            later = _LaterBStatistics(results, n_keep) if lods_later else None
             # Chunk tables arrive in row order, a few in flight at a time.
             for (start, _), (columns, chunk_ids, extra) in zip(
                     spans, _in_order(dask, client, tables, window=8), strict=True):
@@ -246,9 +245,8 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
 
                 propose = functools.partial(_proposed_tops, dask, client, model,
                                             list(zip(states, posteriors, spans, strict=True)))
-                b_prior = coefficient_prior_from_tops(
-                    later.tops, n_keep, proportion=chunk_model.proportion,
-                    stdev_coef_lim=chunk_model.stdev_coef_lim,
+                b_prior = later.fold.prior(
+                    proportion=chunk_model.proportion, stdev_coef_lim=chunk_model.stdev_coef_lim,
                     s2_prior_median=s2_prior_median, propose=propose)
                 del propose  # the chunks' fits on the workers are no longer needed
                 later.write(b_prior, chunk_model.proportion, plan.pass_rows)
@@ -296,16 +294,16 @@ class _LaterBStatistics:
 
     FIELDS = ("b.stdev_unscaled", "b.df_total", "b.df_prior")
 
-    def __init__(self, results: FeatureStore) -> None:
+    def __init__(self, results: FeatureStore, n_keep: int) -> None:
         self.results = results
-        self.tops: list[tuple[TRange, TopCandidates]] = []
+        self.fold = TopFold(n_keep)
         self.df_prior: float | None = None
         for name in self.FIELDS:
             results.add(name)
 
     def add(self, start: int, extra: Any) -> None:
         top, stdev, df_total, df_prior = extra
-        self.tops.append(top)
+        self.fold.add(*top)
         self.results.write("b.stdev_unscaled", start, stdev)
         self.results.write("b.df_total", start, df_total)
         if np.ndim(df_prior) == 0:
@@ -380,7 +378,8 @@ def _in_order(dask: Any, client: Any, items: list[Any], window: int) -> Iterator
 
     Submitted and gathered half a window at a time, as one graph and one gather each: every
     submission and every fetch is a round trip (tens of ms), which one per item would pay for
-    every chunk. The next half window computes while this one is used.
+    every chunk. The next half window computes while this one is used, so up to 1.5 windows of
+    results are held. An error is the first failing item's in order.
     """
     if client is None:
         for item in items:
@@ -391,7 +390,13 @@ def _in_order(dask: Any, client: Any, items: list[Any], window: int) -> Iterator
                                 for start in range(0, min(len(items), 2 * size), size))
     next_start = min(len(items), 2 * size)
     while batches:
-        results = client.gather(batches.popleft())
+        batch = batches.popleft()
+        try:
+            results = client.gather(batch)
+        except Exception:
+            for future in batch:  # the first failure in row order, as one at a time would
+                future.result()
+            raise
         if next_start < len(items):
             batches.append(client.compute(items[next_start:next_start + size]))
             next_start += size

@@ -33,10 +33,21 @@ from manylm.moderate.bstatistic import (
 from manylm.moderate.ebayes import check_residuals, moderate_variances
 from manylm.moderate.moderated_fit import ModeratedFit
 
-__all__ = ["PriorEstimate", "RunningFloor", "TRange", "TopCandidates", "candidate_floor",
-           "chunk_top",
-           "coefficient_prior", "coefficient_prior_from_tops", "estimate_prior",
-           "merge_candidates", "merge_t_ranges", "t_range", "top_candidates"]
+__all__ = [
+    "PriorEstimate",
+    "RunningFloor",
+    "TRange",
+    "TopCandidates",
+    "TopFold",
+    "candidate_floor",
+    "chunk_top",
+    "coefficient_prior",
+    "estimate_prior",
+    "merge_candidates",
+    "merge_t_ranges",
+    "t_range",
+    "top_candidates",
+]
 
 
 @dataclass(frozen=True)
@@ -285,25 +296,55 @@ class RunningFloor:
             return candidate_floor(self._merged, self.n_keep)
 
 
-def coefficient_prior_from_tops(tops: list[tuple[TRange, TopCandidates]], n_keep: int, *,
-                                proportion: float, stdev_coef_lim: tuple[float, float],
-                                s2_prior_median: float,
-                                propose: Callable[[int, float, float], list[TopCandidates]]
-                                ) -> float:
-    """Reduce 2 from every chunk's :func:`chunk_top`, in row order.
+class TopFold:
+    """The chunks' :func:`chunk_top` folded as they arrive, in row order, in bounded memory.
 
-    When every chunk's largest df is the overall largest (complete rows in every chunk, the
-    usual case), the overall top is among the chunks' own candidates: every feature in it has
-    a |t| at least the chunk's own floor, which is at most the overall floor. Otherwise
-    ``propose(n_top, df_max, floor)`` has each chunk propose its largest |t| converted to the
-    overall largest df, above the overall floor (:func:`top_candidates`).
+    Holds the merged :class:`TRange` (at most ``n_keep`` values), the largest df seen, and the
+    candidates: a chunk's are first cut to those at or above the running floor (the
+    ``n_keep``-th largest |t| on the largest df so far, see :class:`RunningFloor`), and the
+    pile is merged down to its ``n_keep`` largest whenever it passes ``2 n_keep``: a few times
+    ``n_keep`` values at most, however many chunks (the overall top has at most ``n_keep``).
     """
-    merged = merge_t_ranges([found for found, _ in tops], n_keep)
-    n_top = int(np.ceil(proportion / 2 * merged.n_valid))
-    if any(found.n_valid and found.df_max != merged.df_max for found, _ in tops):
-        proposals = propose(n_top, merged.df_max, candidate_floor(merged, n_top))
-    else:
-        proposals = [own for _, own in tops]
-    return coefficient_prior(merge_candidates(proposals, n_top), merged.n_valid, merged.df_max,
-                             proportion=proportion, stdev_coef_lim=stdev_coef_lim,
-                             s2_prior_median=s2_prior_median)
+
+    def __init__(self, n_keep: int) -> None:
+        self.n_keep = n_keep
+        self.merged = TRange(0, -np.inf, np.empty(0))
+        self.df_maxes: set[float] = set()
+        self._parts: list[TopCandidates] = []
+        self._size = 0
+
+    def add(self, found: TRange, own: TopCandidates) -> None:
+        self.merged = merge_t_ranges([self.merged, found], self.n_keep)
+        if found.n_valid:
+            self.df_maxes.add(found.df_max)
+        if len(self.df_maxes) == 1:  # one largest df so far: the running floor applies
+            keep = own.t >= candidate_floor(self.merged, self.n_keep)
+            if not keep.all():
+                own = TopCandidates(own.t[keep], own.stdev_unscaled[keep], own.rows[keep])
+        self._parts.append(own)
+        self._size += own.t.shape[0]
+        if self._size > 2 * self.n_keep:
+            self._parts = [merge_candidates(self._parts, self.n_keep)]
+            self._size = self._parts[0].t.shape[0]
+
+    def prior(self, *, proportion: float, stdev_coef_lim: tuple[float, float],
+              s2_prior_median: float,
+              propose: Callable[[int, float, float], list[TopCandidates]]) -> float:
+        """Reduce 2 from every chunk folded in.
+
+        When every chunk's largest df is the overall largest (complete rows in every chunk,
+        the usual case), the overall top is among the folded candidates: every feature in it
+        has a |t| at least each floor used, which is at most the overall floor. Otherwise
+        ``propose(n_top, df_max, floor)`` has each chunk propose its largest |t| converted to
+        the overall largest df, above the overall floor (:func:`top_candidates`).
+        """
+        merged = self.merged
+        n_top = int(np.ceil(proportion / 2 * merged.n_valid))
+        if len(self.df_maxes) > 1:
+            proposals = propose(n_top, merged.df_max, candidate_floor(merged, n_top))
+        else:
+            proposals = self._parts
+        return coefficient_prior(merge_candidates(proposals, n_top), merged.n_valid,
+                                 merged.df_max, proportion=proportion,
+                                 stdev_coef_lim=stdev_coef_lim,
+                                 s2_prior_median=s2_prior_median)

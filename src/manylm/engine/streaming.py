@@ -42,9 +42,9 @@ from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
     RunningFloor,
     TopCandidates,
+    TopFold,
     TRange,
     chunk_top,
-    coefficient_prior_from_tops,
     estimate_prior,
     top_candidates,
 )
@@ -306,18 +306,18 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
 
             return list(pool.map(proposed, spans))
 
-        def b_prior(tops: list[tuple[TRange, TopCandidates]]) -> float:
-            return coefficient_prior_from_tops(
-                tops, n_keep, proportion=model.proportion,
-                stdev_coef_lim=model.stdev_coef_lim,
-                s2_prior_median=prior.s2_prior_median, propose=propose)
+        def b_prior(fold: TopFold) -> float:
+            return fold.prior(proportion=model.proportion, stdev_coef_lim=model.stdev_coef_lim,
+                              s2_prior_median=prior.s2_prior_median, propose=propose)
 
         var_prior: dict[int, float] = {}
         if prior_first:
-            tops = list(pool.map(lambda span: chunk_top(
-                _chunk(model, summaries, prior, span[0], span[1], {}), span[0], n_keep),
-                spans))
-            var_prior = {0: b_prior(tops)}
+            fold = TopFold(n_keep)
+            for top in pool.map(lambda span: chunk_top(
+                    _chunk(model, summaries, prior, span[0], span[1], {}), span[0], n_keep),
+                    spans):
+                fold.add(*top)
+            var_prior = {0: b_prior(fold)}
 
         running = RunningFloor(n_keep)
 
@@ -328,9 +328,12 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
                                                                  lods=not later))
             return chunk_top(result, span[0], n_keep, running) if later else None
 
-        found = list(pool.map(moderate, spans))  # in row order; re-raises a chunk's error
+        fold = TopFold(n_keep)
+        for chunk_result in pool.map(moderate, spans):  # in row order; re-raises an error
+            if chunk_result is not None:
+                fold.add(*chunk_result)
         if with_lods and not prior_first:
-            var_prior = {0: b_prior([top for top in found if top is not None])}
+            var_prior = {0: b_prior(fold)}
 
             def b_statistics(span: tuple[int, int]) -> None:
                 start, stop = span
