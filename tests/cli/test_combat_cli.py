@@ -167,3 +167,21 @@ def test_help_mentions_combat_seq(capsys: pytest.CaptureFixture[str]) -> None:
         main(["combat", "--help"])
     help_text = capsys.readouterr().out
     assert "--counts" in help_text and "ComBat-seq" in help_text
+
+
+def test_combat_checksum_option(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs above the size limit are recorded by size and time; --checksum hashes them."""
+    import hashlib
+
+    import manylm.io.run_record as run_record
+
+    monkeypatch.setattr(run_record, "CHECKSUM_MAX_BYTES", 1000)
+    out = tmp_path / "adjusted.tsv"
+    base = ["combat", BLADDER, "--samples", BLADDER_SAMPLES, "--batch", "batch", "--out", out]
+    for extra, hashed in (([], False), (["--checksum"], True)):
+        status, stderr = run(capsys, *base, *extra)
+        assert status == 0, stderr
+        inputs = json.loads((tmp_path / "adjusted.tsv.run.json").read_text())["inputs"]
+        digest = hashlib.sha256(Path(BLADDER).read_bytes()).hexdigest()
+        assert inputs["expression"]["sha256"] == (digest if hashed else None)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manylm.cli.options import notices_to_stderr
+from manylm.cli.options import add_checksum_option, notices_to_stderr
 from manylm.errors import InputError
 from manylm.io import (
     align_samples,
@@ -61,6 +61,7 @@ def add_parser(verbs: Any) -> None:
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="output matrix (.tsv, .csv, optionally .gz, or .parquet); a run "
                         "record is written beside it as FILE.run.json")
+    add_checksum_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no notes on stderr")
     parser.set_defaults(run=run)
 
@@ -157,11 +158,12 @@ def _combat_seq(expression: pd.DataFrame, sheet: pd.DataFrame,
 def _run_record(args: argparse.Namespace, expression: pd.DataFrame, sheet: pd.DataFrame,
                 details: dict[str, Any], notices: list[str],
                 timings: dict[str, float]) -> dict[str, Any]:
+    checksum = True if args.checksum else None  # None: by size (file_fingerprint)
     return {
         "command": "combat",
         "argv": sys.argv[1:],
-        "inputs": {"expression": file_fingerprint(args.expression),
-                   "samples": file_fingerprint(args.samples)},
+        "inputs": {"expression": file_fingerprint(args.expression, checksum=checksum),
+                   "samples": file_fingerprint(args.samples, checksum=checksum)},
         "n_features": int(expression.shape[0]),
         "n_samples": int(expression.shape[1]),
         "samples": {"used": list(map(str, sheet.index))},

@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manylm.cli.options import add_design_options, notices_to_stderr, parse_references
+from manylm.cli.options import (
+    add_checksum_option,
+    add_design_options,
+    notices_to_stderr,
+    parse_references,
+)
 from manylm.confounders.num_sv import NUM_SV_METHODS
 from manylm.confounders.sva import SVA_METHODS, SurrogateVariables, sva, svaseq
 from manylm.errors import InputError
@@ -72,6 +77,7 @@ def add_parser(verbs: Any) -> None:
     parser.add_argument("--probabilities", default=None, metavar="FILE",
                         help="also write each feature's posterior probabilities (pprob_gam, "
                         "pprob_b) to FILE")
+    add_checksum_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no notes")
     parser.set_defaults(run=run)
 
@@ -178,10 +184,11 @@ def _note(message: str, quiet: bool, notices: list[str]) -> None:
 def _run_record(args: argparse.Namespace, expression: pd.DataFrame,
                 result: SurrogateVariables, notices: list[str], seconds: float
                 ) -> dict[str, Any]:
-    inputs = {"expression": file_fingerprint(args.expression),
-              "samples": file_fingerprint(args.samples)}
+    checksum = True if args.checksum else None  # None: by size (file_fingerprint)
+    inputs = {"expression": file_fingerprint(args.expression, checksum=checksum),
+              "samples": file_fingerprint(args.samples, checksum=checksum)}
     if args.controls:
-        inputs["controls"] = file_fingerprint(args.controls)
+        inputs["controls"] = file_fingerprint(args.controls, checksum=checksum)
     return {
         "command": "sva",
         "argv": sys.argv[1:],
