@@ -20,7 +20,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manylm.fit.chunk import ChunkFit
-from manylm.fit.projection_kernel import BASIS_GROUP, DenseRowFit, project_rows
+from manylm.fit.projection_kernel import (
+    BASIS_GROUP,
+    INEXACT,
+    NOT_FINITE,
+    DenseRowFit,
+    fit_rows,
+)
 
 __all__ = ["DenseSolver"]
 
@@ -55,12 +61,13 @@ class DenseSolver:
     @property
     def row_fit(self) -> DenseRowFit | None:
         """The design as :func:`~manylm.fit.projection_kernel.fit_rows` takes it, when the
-        one-read fit applies."""
-        if not self.one_read:
-            return None
+        one-read fit applies (float64 results)."""
+        return self._row_fit(np.float64) if self.one_read else None
+
+    def _row_fit(self, dtype: type) -> DenseRowFit:
         return DenseRowFit(
             self.basis_t, self.q.shape[1], np.ascontiguousarray(self.to_coefficients),
-            np.flatnonzero(self.estimable).astype(np.int64), self.rss_bound_factor(np.float64))
+            np.flatnonzero(self.estimable).astype(np.int64), self.rss_bound_factor(dtype))
 
     @classmethod
     def from_design(
@@ -115,39 +122,23 @@ class DenseSolver:
         """
         n_features, n_samples = y.shape
         dtype = dtype or y.dtype.type
-        if not self.one_read or keep_residuals:
-            y = y.astype(dtype, copy=False)
+        if self.one_read and not keep_residuals:
+            return self._one_read_fit(y, dtype)
+        y = y.astype(dtype, copy=False)
         q: NDArray[np.floating] = self.q.astype(dtype, copy=False)
         centre: NDArray[np.floating] | None = None
         rank = q.shape[1]
-        if self.one_read and not keep_residuals:
-            product, rss, inexact = self._one_read_pass(y, dtype)
-            residuals = None
-            mean = product[:, rank] / n_samples
-            with np.errstate(invalid="ignore", over="ignore"):  # rows with NaN are refitted
-                coef_est = product[:, : rank + 1] @ self.to_coefficients.astype(dtype,
-                                                                                copy=False)
-            if inexact.any():
-                rows = np.flatnonzero(inexact)
-                effects, rss[rows], _ = self._residual_pass(y[rows].astype(dtype, copy=False), q,
-                                                            mean[rows])
-                ones = self.ones_coefficients
-                assert ones is not None  # one_read
-                coef_est[rows] = effects @ self.r_inverse_t + mean[rows, None] * ones[None, :]
-        else:
-            mean = y.sum(axis=1) / n_samples
-            if self.ones_coefficients is not None:
-                if self.sqrt_weights is None:
-                    centre = mean
-                else:
-                    w = self.sqrt_weights**2
-                    centre = (y @ w) / w.sum()
-            effects, rss, residuals = self._residual_pass(
-                y, q, centre, keep_residuals=keep_residuals
-            )
-            coef_est = effects @ self.r_inverse_t.astype(y.dtype, copy=False)
-            if centre is not None and self.ones_coefficients is not None:
-                coef_est += centre[:, None] * self.ones_coefficients[None, :]
+        mean = y.sum(axis=1) / n_samples
+        if self.ones_coefficients is not None:
+            if self.sqrt_weights is None:
+                centre = mean
+            else:
+                w = self.sqrt_weights**2
+                centre = (y @ w) / w.sum()
+        effects, rss, residuals = self._residual_pass(y, q, centre, keep_residuals=keep_residuals)
+        coef_est = effects @ self.r_inverse_t.astype(y.dtype, copy=False)
+        if centre is not None and self.ones_coefficients is not None:
+            coef_est += centre[:, None] * self.ones_coefficients[None, :]
         df = float(n_samples - rank)
         n_coef = self.estimable.shape[0]
         if rank == n_coef:
@@ -175,31 +166,47 @@ class DenseSolver:
             fitted=fitted,
         )
 
-    def _one_read_pass(
-        self, y: NDArray[np.floating], dtype: type
-    ) -> tuple[NDArray[np.floating], NDArray[np.floating], NDArray[np.bool_]]:
-        """[centred effects, row sums] and RSS from one read of ``y``, and rows to redo.
+    def _one_read_fit(self, y: NDArray[np.floating], dtype: type) -> ChunkFit:
+        """Every row from one read of ``y`` (:func:`~manylm.fit.projection_kernel.fit_rows`),
+        results of ``dtype``; rows it flags as inexact get their RSS and coefficients from the
+        explicit residuals, rows with a missing or infinite value a NaN mean.
 
-        One compiled pass gives the product y [Qc 1] (the effects of the centred rows and the
-        row sums) and |y|^2; then RSS = |y|^2 - n m^2 - |Qc'y|^2. That difference loses digits
-        when the fit explains nearly all of |y|^2 (a large mean, a tiny residual variance): its
-        rounding error is at most about c sqrt(n) eps |y|^2. Rows where that bound exceeds 1e-9
-        of the RSS are flagged for the explicit residual pass, so every RSS is accurate to about
-        1e-9 or better (and so are the coefficients, whose error is smaller still).
+        One compiled pass gives each row's products with [Qc 1] (the effects of the centred row
+        and its sum) and |y|^2; then RSS = |y|^2 - n m^2 - |Qc'y|^2. That difference loses
+        digits when the fit explains nearly all of |y|^2 (a large mean, a tiny residual
+        variance): its rounding error is at most about c sqrt(n) eps |y|^2. Rows where that
+        bound exceeds 1e-9 of the RSS are refitted from their residuals, so every RSS is
+        accurate to about 1e-9 or better (and so are the coefficients).
         """
         n_features, n_samples = y.shape
+        n_coef = self.estimable.shape[0]
         rank = self.q.shape[1]
-        product: NDArray[np.floating] = np.empty((n_features, self.basis.shape[1]), dtype=dtype)
-        total: NDArray[np.floating] = np.empty(n_features, dtype=dtype)
-        project_rows(y, self.basis_t, product, total)
-        with np.errstate(invalid="ignore", over="ignore"):  # rows with NaN/Inf are refitted
-            mean = product[:, rank] / n_samples
-            effects = product[:, :rank]
-            rss = total - n_samples * mean**2 - np.einsum("ij,ij->i", effects, effects)
-        # the kernel sums in float64 whatever the type of y: the rounding is that of dtype
-        bound = self.rss_bound_factor(dtype) * total
-        inexact = ~(rss * 1e-9 >= bound) & np.isfinite(total)
-        return product, rss, inexact
+        coefficients: NDArray[np.floating] = (
+            np.empty((n_features, n_coef), dtype=dtype) if rank == n_coef
+            else np.full((n_features, n_coef), np.nan, dtype=dtype))
+        residual_variance: NDArray[np.floating] = np.empty(n_features, dtype=dtype)
+        mean: NDArray[np.floating] = np.empty(n_features, dtype=dtype)
+        status = fit_rows(y, self._row_fit(dtype), coefficients, residual_variance, mean)
+        mean[status == NOT_FINITE] = np.nan  # the caller refits them on their observed samples
+        inexact = np.flatnonzero(status == INEXACT)
+        if inexact.size:
+            q: NDArray[np.floating] = self.q.astype(dtype, copy=False)
+            effects, rss, _ = self._residual_pass(y[inexact].astype(dtype, copy=False), q,
+                                                  mean[inexact])
+            ones = self.ones_coefficients
+            assert ones is not None  # one_read
+            coefficients[np.ix_(inexact, np.flatnonzero(self.estimable))] = (
+                effects @ self.r_inverse_t + mean[inexact, None] * ones[None, :])
+            df = n_samples - rank
+            residual_variance[inexact] = rss / df if df > 0 else np.nan
+        return ChunkFit(
+            coefficients=coefficients,
+            stdev_unscaled=np.broadcast_to(self.stdev_unscaled.astype(dtype),
+                                           (n_features, n_coef)),
+            residual_variance=residual_variance,
+            df_residual=np.broadcast_to(np.float64(n_samples - rank), (n_features,)),
+            mean=mean,
+        )
 
     def _residual_pass(
         self, y: NDArray[np.floating], q: NDArray[np.floating],

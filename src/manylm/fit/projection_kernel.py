@@ -45,7 +45,8 @@ def project_rows(y: NDArray[np.floating], basis_t: NDArray[np.float64],
 
     ``basis_t`` is the transposed basis, (w, n_samples) with w a multiple of
     :data:`BASIS_GROUP`, C-contiguous; ``y`` must have unit stride along samples. With
-    ``parallel`` the rows are split over the cores.
+    ``parallel`` the rows are split over the cores. The fits use :func:`fit_rows`; this gives
+    the sums of the same kernel alone, which is how the kernel is tested against NumPy.
     """
     _check_basis(basis_t)
     if y.shape[0] == 0:
