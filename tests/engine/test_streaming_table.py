@@ -7,13 +7,11 @@ need quoting and Arrow's own search: each pair must agree exactly.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 
 from manylm.engine import fit_streaming, streaming_table
@@ -60,27 +58,6 @@ def test_sorted_in_place_is_the_bucket_sort(data, tmp_path: Path, monkeypatch,
     again = fit_streaming(data["expression"], FORMULA, samples=data["samples"],
                           coef="group[B]", sort_by=sort_by, block_rows=256, spill=True)
     pd.testing.assert_frame_equal(collected.table, again.table)
-
-
-def _csv(column: pa.Array) -> bytes:
-    text = io.BytesIO()
-    options = pacsv.WriteOptions(delimiter="\t", null_string="NA", quoting_style="none",
-                                 include_header=False)
-    pacsv.write_csv(pa.table({"x": column}), text, options)
-    return text.getvalue()
-
-
-def test_runs_are_formatted_as_each_value() -> None:
-    rng = np.random.default_rng(5)
-    heads = np.concatenate([rng.normal(size=300) * 10.0 ** rng.integers(-30, 30, 300),
-                            [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-7, 1e21, 5e-324]])
-    values = np.repeat(heads, rng.integers(1, 40, heads.shape[0]))
-    values[::97] = -0.0  # a -0 within a run of 0 is a run of its own
-    column = streaming_table._text_column(values)
-    assert column.type == pa.string()  # formatted by runs
-    assert _csv(column) == _csv(pa.array(values, from_pandas=True))
-    distinct = rng.normal(size=5000)  # no runs: left to the CSV writer
-    assert streaming_table._text_column(distinct).type == pa.float64()
 
 
 def test_special_characters_found_by_bytes(tmp_path: Path) -> None:

@@ -9,12 +9,14 @@ feature IDs fit in what the plan reserves per feature for the global steps, over
 blocks are then read in file order and the IDs taken from memory. Otherwise its rows are
 distributed to one file per output block in one sequential pass, then each block is sorted
 (about 100 more bytes per feature written and read once). Either way there are no random reads
-from the spill files, whatever the size. Worker threads fetch and format the blocks (Arrow's
-CSV number formatting is most of the cost) while one thread writes them in order.
+from the spill files, whatever the size. Worker threads fetch and format the blocks (the
+number formatting is most of the cost) while one thread writes them in order, releasing the
+page cache of what is written (:class:`~manylm.io.page_cache.CacheReleasingFile`).
 
 The text and Parquet output is the same as :func:`manylm.io.write_table` writes for the
-in-memory table (Arrow's CSV writer, the same quoting rule, ``NA`` for missing values, the
-same Parquet options). A file is written under a temporary name (in the run's spill directory
+in-memory table (the bytes of Arrow's CSV writer, by :mod:`manylm.io.delimited_rows` when
+nothing is quoted; the same quoting rule, ``NA`` for missing values, the same Parquet
+options). A file is written under a temporary name (in the run's spill directory
 when it is on the same file system, else beside the target) and renamed onto the target when
 complete.
 """
@@ -31,12 +33,11 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
@@ -46,6 +47,8 @@ from manylm.engine.spill import FeatureStore, IdStore, disk_full_as_error
 from manylm.inference.adjust import adjust_sorted
 from manylm.inference.ordering import stable_argsort
 from manylm.io.atomic import atomic_path
+from manylm.io.delimited_rows import format_rows
+from manylm.io.page_cache import CacheReleasingFile
 from manylm.io.tables import check_table_path, parquet_write_options
 from manylm.parallel import cpu_count
 
@@ -61,6 +64,16 @@ _GZIP_LEVEL = 1  # as manylm.io.write_table
 #: Bytes per feature the write phase may hold (the order, IDs, a sorted column): what every
 #: plan reserves for the global steps (prior, p-value adjustment), which are over by then.
 WRITE_BYTES_PER_FEATURE = PER_FEATURE_BYTES[(False, False)]
+
+
+class PreparedBlock(NamedTuple):
+    """A block ready to append: its rows and column names, and the Arrow table (Parquet) or
+    the formatted lines in pieces (text)."""
+
+    rows: int
+    names: list[str]
+    table: pa.Table | None
+    text: list[memoryview]
 
 
 class TableWriter:
@@ -87,29 +100,31 @@ class TableWriter:
                                   include_header=header)
 
     def prepare(self, ids: pa.Array | NDArray[np.integer],
-                columns: dict[str, NDArray[Any]]) -> tuple[pa.Table, bytes | None]:
-        """A block as an Arrow table and, for text, its formatted lines (thread-safe)."""
+                columns: dict[str, NDArray[Any]]) -> PreparedBlock:
+        """A block as an Arrow table (Parquet) or as its formatted lines (text); thread-safe."""
+        names = [ID_COLUMN, *columns]
         if self._format.name == "parquet":
             id_array = pa.array(ids, type=pa.int64()) if isinstance(ids, np.ndarray) else (
                 ids.cast(pa.string()))
             arrays = [id_array] + [pa.array(v, from_pandas=True) for v in columns.values()]
-            return pa.Table.from_arrays(arrays, names=[ID_COLUMN, *columns]), None
-        options = self._options([ID_COLUMN, *columns], header=False)
-        # Unquoted text: a column of long runs of equal values (the adjusted p-values, in p
-        # order) is formatted once per run; the writer would format every value the same way.
-        runs = options.quoting_style == "none"
+            return PreparedBlock(len(id_array), names, pa.Table.from_arrays(arrays, names=names),
+                                 [])
+        options = self._options(names, header=False)
+        if options.quoting_style == "none":
+            lines = format_rows([ids, *columns.values()], options.delimiter)
+            if lines is not None:
+                return PreparedBlock(len(ids), names, None, lines)
         id_array = pa.array(ids, type=pa.int64()) if isinstance(ids, np.ndarray) else ids
-        arrays = [id_array] + [_text_column(v) if runs else pa.array(v, from_pandas=True)
-                               for v in columns.values()]
-        table = pa.Table.from_arrays(arrays, names=[ID_COLUMN, *columns])
+        arrays = [id_array] + [pa.array(v, from_pandas=True) for v in columns.values()]
         text = io.BytesIO()
-        pacsv.write_csv(table, text, options)
-        return table, text.getvalue()
+        pacsv.write_csv(pa.Table.from_arrays(arrays, names=names), text, options)
+        return PreparedBlock(len(ids), names, None, [text.getbuffer()])
 
-    def append(self, prepared: tuple[pa.Table, bytes | None]) -> None:
+    def append(self, prepared: PreparedBlock) -> None:
         """Write a prepared block after the previous ones."""
-        table, text = prepared
         if self._format.name == "parquet":
+            table = prepared.table
+            assert table is not None
             if self._parquet is None:
                 import pyarrow.parquet as pq
 
@@ -117,15 +132,17 @@ class TableWriter:
                                                  **parquet_write_options(table.schema))
             self._parquet.write_table(table)
         else:
-            assert text is not None and not isinstance(self._sink, (str, os.PathLike))
+            assert not isinstance(self._sink, (str, os.PathLike))
             if not self._header_written:
                 header = io.BytesIO()
-                pacsv.write_csv(table.slice(0, 0), header,
-                                self._options(table.column_names, header=True))
+                empty = [pa.array([], type=pa.null())] * len(prepared.names)
+                pacsv.write_csv(pa.Table.from_arrays(empty, names=prepared.names), header,
+                                self._options(prepared.names, header=True))
                 self._sink.write(header.getvalue())
                 self._header_written = True
-            self._sink.write(text)
-        self.rows += table.num_rows
+            for piece in prepared.text:
+                self._sink.write(piece)
+        self.rows += prepared.rows
 
     def write(self, ids: pa.Array | NDArray[np.integer], columns: dict[str, NDArray[Any]]) -> None:
         """Prepare and append one block: its feature IDs and its columns (NaN: missing)."""
@@ -135,33 +152,6 @@ class TableWriter:
         if self._parquet is not None:
             self._parquet.close()
             self._parquet = None
-
-
-#: Format a column once per run of equal values when it has at most this many runs per row.
-RUNS_PER_ROW = 0.25
-
-
-def _text_column(values: NDArray[Any]) -> pa.Array:
-    """A float column for the CSV writer: as is, or already text when it is mostly runs.
-
-    Arrow's CSV writer casts numbers to text (``cast`` to string, ~90 ns a value) and writes
-    unquoted strings as they are, NA for null: formatting each run's value once and repeating
-    the text gives the same bytes. Values are compared bit for bit (0 and -0 differ in text);
-    NaN is null either way.
-    """
-    array = pa.array(values, from_pandas=True)
-    n = values.shape[0]
-    if n < 1024 or values.dtype != np.float64:
-        return array
-    bits = np.ascontiguousarray(values).view(np.int64)
-    starts = np.empty(n, dtype=bool)
-    starts[0] = True
-    np.not_equal(bits[1:], bits[:-1], out=starts[1:])
-    heads = np.flatnonzero(starts)
-    if heads.shape[0] > RUNS_PER_ROW * n:
-        return array
-    text = pc.cast(pa.array(values[heads], from_pandas=True), pa.string())
-    return text.take(pa.array(np.cumsum(starts, dtype=np.int64) - 1))
 
 
 def _names_need_quotes(names: list[str], delimiter: str) -> bool:
@@ -222,17 +212,15 @@ def open_table(out: str | os.PathLike[str] | None, *, special_characters: set[st
 
 @contextlib.contextmanager
 def _opened(path: Path, fmt: Any) -> Iterator[Any]:
-    if fmt.name == "parquet":
-        yield str(path)
-        return
     with open(path, "wb") as handle:
+        sink = CacheReleasingFile(handle)
         if fmt.gzip:
             # no name or time stamp in the header: the same table gives the same bytes
-            with gzip.GzipFile(filename="", mode="wb", fileobj=handle,
+            with gzip.GzipFile(filename="", mode="wb", fileobj=sink,
                                compresslevel=_GZIP_LEVEL, mtime=0) as compressed:
                 yield compressed
         else:
-            yield handle
+            yield sink
 
 
 def _same_device(a: Path, b: Path) -> bool:
@@ -455,8 +443,7 @@ def write_table_blocks(writer: TableWriter, results: FeatureStore, names: list[s
                 future.cancel()
 
 
-def _fetch_and_prepare(writer: TableWriter, fetch: Callable[[], Block]
-                       ) -> tuple[pa.Table, bytes | None]:
+def _fetch_and_prepare(writer: TableWriter, fetch: Callable[[], Block]) -> PreparedBlock:
     return writer.prepare(*fetch())
 
 

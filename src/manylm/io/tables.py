@@ -1,8 +1,11 @@
 """Writing result tables: TSV, CSV (optionally gzip-compressed), Parquet or standard output.
 
-Text is written by ``pyarrow.csv`` when the frame converts cleanly to Arrow (fast, and floats
-are written in their shortest round-trip form), otherwise by :meth:`pandas.DataFrame.to_csv`
-(whose default float formatting also round-trips). Missing values are written as ``NA``.
+Text is written in the bytes of ``pyarrow.csv`` when the frame converts cleanly to Arrow
+(floats in their shortest round-trip form): by :mod:`manylm.io.delimited_rows` on every core
+when nothing needs quoting and every column is text or numbers, else by Arrow's writer;
+otherwise by :meth:`pandas.DataFrame.to_csv` (whose default float formatting also
+round-trips). Missing values are written as ``NA``. Large files are written without keeping
+them whole in the page cache (:mod:`manylm.io.page_cache`).
 Files are written atomically (see :func:`manylm.io.atomic_path`).
 """
 
@@ -21,7 +24,10 @@ import pyarrow.csv as pacsv
 
 from manylm.errors import InputError
 from manylm.io.atomic import atomic_path
+from manylm.io.delimited_rows import format_rows
 from manylm.io.formats import TABLE_SUFFIXES, FileFormat, detect_format
+from manylm.io.page_cache import CacheReleasingFile
+from manylm.parallel import cpu_count
 
 __all__ = ["check_table_path", "parquet_write_options", "write_table"]
 
@@ -128,7 +134,8 @@ def _write_parquet(df: pd.DataFrame, tmp: os.PathLike[str]) -> None:
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df, preserve_index=False)
-    pq.write_table(table, tmp, **parquet_write_options(table.schema))
+    with open(tmp, "wb") as handle:
+        pq.write_table(table, CacheReleasingFile(handle), **parquet_write_options(table.schema))
 
 
 def _write_text_file(df: pd.DataFrame, tmp: os.PathLike[str], fmt: FileFormat) -> None:
@@ -138,13 +145,14 @@ def _write_text_file(df: pd.DataFrame, tmp: os.PathLike[str], fmt: FileFormat) -
         with (
             open(tmp, "wb") as fh,
             gzip.GzipFile(
-                filename="", mode="wb", fileobj=fh, compresslevel=_GZIP_LEVEL, mtime=0
+                filename="", mode="wb", fileobj=CacheReleasingFile(fh),
+                compresslevel=_GZIP_LEVEL, mtime=0
             ) as out,
         ):
             _write_text(df, out, fmt.delimiter)
     else:
         with open(tmp, "wb") as fh:
-            _write_text(df, fh, fmt.delimiter)
+            _write_text(df, CacheReleasingFile(fh), fmt.delimiter)
 
 
 def _write_stdout(df: pd.DataFrame) -> None:
@@ -161,7 +169,8 @@ def _write_stdout(df: pd.DataFrame) -> None:
         stdout.flush()
 
 
-def _write_text(df: pd.DataFrame, sink: IO[bytes] | gzip.GzipFile, delimiter: str) -> None:
+def _write_text(df: pd.DataFrame, sink: IO[bytes] | gzip.GzipFile | CacheReleasingFile,
+                delimiter: str) -> None:
     table = _to_arrow(df)
     if table is None:
         text = df.to_csv(sep=delimiter, index=False, na_rep=_NA, lineterminator="\n")
@@ -171,7 +180,14 @@ def _write_text(df: pd.DataFrame, sink: IO[bytes] | gzip.GzipFile, delimiter: st
     options = pacsv.WriteOptions(
         delimiter=delimiter, null_string=_NA, quoting_style=quoting, quoting_header=quoting
     )
-    pacsv.write_csv(table, sink, options)
+    lines = (format_rows(table.columns, delimiter, threads=cpu_count()) if quoting == "none"
+             else None)
+    if lines is None:
+        pacsv.write_csv(table, sink, options)
+        return
+    pacsv.write_csv(table.slice(0, 0), sink, options)  # the header
+    for piece in lines:
+        sink.write(piece)
 
 
 def _to_arrow(df: pd.DataFrame) -> pa.Table | None:
