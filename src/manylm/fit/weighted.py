@@ -1,12 +1,17 @@
 """Stacked least squares when every feature has its own weights or its own missing samples.
 
 limma's ``lm.series`` falls back to an R loop, one ``lm.wfit`` per feature, as soon as there is
-a missing value or a weights matrix. Here the same fits are done for all features at once with
-batched normal equations: the Gram matrices X' W_g X of every feature come from a single matrix
-product, and a Cholesky factorisation with a per-feature rank decision is run column by column
-(a loop over coefficients, vectorised over features). Missing values are observations of weight
-zero, so each feature is fitted on its own observed samples, with its own residual df; a
-coefficient that feature cannot estimate is NaN for it.
+a missing value or a weights matrix. Here the same fits are normal equations solved for all
+features in compiled code. Missing values are observations of weight zero, so each feature is
+fitted on its own observed samples, with its own residual df; a coefficient that feature cannot
+estimate is NaN for it.
+
+In float64 (:func:`_rows_kernel`), each row is read once: its weights, sums, Gram matrix X'WX
+and X'Wy come from dot products over the samples, and the small p x p systems of 16 rows at a
+time are factored and solved together, one feature per SIMD lane. Nothing features x samples
+is written. When residuals are kept, or in float32, the batched path (:func:`_fit_from_sums`)
+forms the zero-filled and weighted data, the Gram matrices of every feature from one matrix
+product, and the same factorisation over all features at once.
 
 The rank decision mirrors ``dqrdc2``: a column is dropped for a feature when its weighted norm,
 after projecting out the columns accepted before it, is small relative to its original norm.
@@ -56,6 +61,12 @@ def fit_weighted(
     centre_rows : bool
         True when the all-ones vector lies in the column space of ``design``.
     """
+    if y.dtype == np.float64 and not keep_residuals:
+        rows = np.arange(y.shape[0], dtype=np.intp)
+        fit = _fit_rows(y, rows, np.ascontiguousarray(weights, dtype=np.float64), np.empty(0),
+                        design, centre_rows=centre_rows, tol=tol)
+        if fit is not None:
+            return fit
     sums = _row_sums(np.ascontiguousarray(y), np.ascontiguousarray(weights, dtype=y.dtype))
     return _fit_from_sums(sums, np.asarray(weights, dtype=y.dtype), design,
                           centre_rows=centre_rows, keep_residuals=keep_residuals, tol=tol)
@@ -80,19 +91,180 @@ def fit_observed(
     n_samples = y.shape[1]
     base = (np.ones(n_samples) if sample_weights is None
             else np.asarray(sample_weights, dtype=np.float64))
+    return _fit_rows(y, np.ascontiguousarray(rows, dtype=np.intp), _NO_WEIGHTS, base, design,
+                     centre_rows=centre_rows, tol=tol)
+
+
+def _fit_rows(y: NDArray[np.floating], rows: NDArray[np.intp], given: NDArray[np.float64],
+              base: NDArray[np.float64], design: NDArray[np.floating], *, centre_rows: bool,
+              tol: float) -> ChunkFit | None:
+    """Rows ``rows`` of ``y`` fitted by :func:`_rows_kernel` (weights ``given``, rows as
+    ``y``, or ``base`` where a value is present); None if one holds an infinite value."""
+    n_samples, n_coef = design.shape
+    scale = np.linalg.norm(design, axis=0)
+    scale[scale == 0] = 1.0
+    x = np.ascontiguousarray(design / scale, dtype=np.float64)
     m = rows.shape[0]
-    y0, weights = np.empty((m, n_samples)), np.empty((m, n_samples))
-    weighted_y = y0 if sample_weights is None else np.empty((m, n_samples))
-    counts = [np.empty(m, dtype=np.int64) for _ in range(2)]
-    totals = [np.empty(m) for _ in range(4)]
-    infinite = _sums_kernel(y, np.ascontiguousarray(rows, dtype=np.intp), _NO_WEIGHTS, base,
-                            y0, weights, weighted_y, counts[0], totals[0], counts[1], totals[1],
-                            totals[2], totals[3])
+    coefficients, stdev = np.empty((m, n_coef)), np.empty((m, n_coef))
+    residual_variance, df, mean = np.empty(m), np.empty(m), np.empty(m)
+    bound_factor = 4 * np.sqrt(n_samples) * (1 + np.sqrt(n_coef)) * np.finfo(np.float64).eps
+    infinite = _rows_kernel(y, rows, given, base, x, np.ascontiguousarray(x.T), scale,
+                            centre_rows, float(tol), float(bound_factor), coefficients, stdev,
+                            residual_variance, df, mean)
     if infinite:
         return None
-    sums = _RowSums(y0, weighted_y, counts[0], totals[0], counts[1], totals[1], totals[2],
-                    totals[3])
-    return _fit_from_sums(sums, weights, design, centre_rows=centre_rows, tol=tol)
+    return ChunkFit(coefficients=coefficients, stdev_unscaled=stdev,
+                    residual_variance=residual_variance, df_residual=df, mean=mean,
+                    residuals=None, fitted=None)
+
+
+#: Rows whose small systems :func:`_rows_kernel` solves together (on SIMD lanes).
+_TILE = 16
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _rows_kernel(y, rows, given, base, x, x_t, scale, centre_rows, tol, bound_factor,
+                 coefficients, stdev, residual_variance, df, mean):
+    """Each row's weighted least-squares fit in one compiled pass, keeping nothing per row but
+    its results: the sums and weighted values of :func:`_sums_kernel`, the Gram matrix, X'w
+    and X'wy as dot products over the samples (SIMD), then, for :data:`_TILE` rows at a time,
+    the factor, solves and inverse of :func:`_fit_from_sums` on SIMD lanes. The arithmetic of
+    that batched path, without its features x samples intermediates (zero-filled data,
+    weights, weighted data), which cost more than the fits. Returns the number of infinite
+    values (and stops at the row holding one).
+    """
+    n_samples, n_coef = x.shape
+    use_given = given.shape[0] > 0
+    threshold = tol * tol
+    w = np.empty(n_samples)
+    y0 = np.empty(n_samples)
+    wx = np.empty((n_coef, n_samples))
+    gram = np.empty((n_coef, n_coef, _TILE))
+    lower = np.empty((n_coef, n_coef, _TILE))
+    inverse = np.empty((n_coef, n_coef, _TILE))
+    accepted = np.empty((n_coef, _TILE), dtype=np.bool_)
+    reciprocal = np.empty((n_coef, _TILE))
+    rhs = np.empty((n_coef, _TILE))
+    xw = np.empty((n_coef, _TILE))
+    forward = np.empty((n_coef, _TILE))
+    centred = np.empty((n_coef, _TILE))
+    constant = np.zeros((n_coef, _TILE))
+    observed = np.empty(_TILE, dtype=np.int64)
+    rank = np.empty(_TILE, dtype=np.int64)
+    centre = np.empty(_TILE)
+    squares = np.empty(_TILE)
+    weight_total = np.empty(_TILE)
+    scratch = np.empty(_TILE)
+    n_rows = rows.shape[0]
+    for r in range(n_rows):
+        lane = r % _TILE
+        infinite = _weights_and_sums(y, rows[r], use_given, given, base, w, y0, mean, r, observed,
+                             weight_total, squares, lane)
+        if infinite:
+            return infinite
+        wy_total = 0.0
+        for j in range(n_samples):
+            wy_total += w[j] * y0[j]
+        c = wy_total / weight_total[lane] if (centre_rows and weight_total[lane] > 0) else 0.0
+        centre[lane] = c
+        for a in range(n_coef):
+            xw_a = 0.0
+            xwy_a = 0.0
+            for j in range(n_samples):
+                product = w[j] * x_t[a, j]
+                wx[a, j] = product
+                xw_a += product
+                xwy_a += product * y0[j]
+            xw[a, lane] = xw_a
+            rhs[a, lane] = xwy_a - c * xw_a
+            for b in range(a + 1):
+                entry = 0.0
+                for j in range(n_samples):
+                    entry += wx[a, j] * x_t[b, j]
+                gram[a, b, lane] = entry
+                gram[b, a, lane] = entry
+        if lane < _TILE - 1 and r < n_rows - 1:
+            continue
+        # the tile's small systems, on SIMD lanes
+        count = lane + 1
+        first = r - lane
+        _factor_lanes(gram, observed, threshold, lower, accepted, reciprocal, rank, scratch,
+                      count)
+        for a in range(n_coef):
+            for g in range(count):
+                rhs[a, g] = rhs[a, g] if accepted[a, g] else 0.0
+                xw[a, g] = xw[a, g] if accepted[a, g] else 0.0
+        _solve_lanes(lower, reciprocal, rhs, forward, centred, count)
+        if centre_rows:
+            _solve_lanes(lower, reciprocal, xw, forward, constant, count)
+        _inverse_lanes(lower, reciprocal, inverse, count)
+        for g in range(count):
+            out = first + g
+            explained = 0.0
+            for a in range(n_coef):
+                explained += centred[a, g] * rhs[a, g]
+            rss = squares[g] - centre[g] * centre[g] * weight_total[g] - explained
+            dof = observed[g] - rank[g]
+            if not (rss * 1e-9 >= bound_factor * squares[g]) and dof > 0:
+                # RSS from the sums lost its accuracy (a near-perfect fit): the residuals
+                _weights_and_sums(y, rows[out], use_given, given, base, w, y0, mean, out, observed,
+                          weight_total, squares, g)
+                rss = 0.0
+                for j in range(n_samples):
+                    if w[j] > 0:
+                        fitted = 0.0
+                        for a in range(n_coef):
+                            fitted += centred[a, g] * x[j, a]
+                        residual = y0[j] - centre[g] - fitted
+                        rss += w[j] * residual * residual
+            df[out] = dof
+            residual_variance[out] = rss / dof if dof > 0 else np.nan
+            for a in range(n_coef):
+                if accepted[a, g]:
+                    variance = 0.0
+                    for i in range(n_coef):
+                        variance += inverse[i, a, g] * inverse[i, a, g]
+                    coefficients[out, a] = (centred[a, g] + centre[g] * constant[a, g]) / scale[a]
+                    stdev[out, a] = np.sqrt(variance) / scale[a]
+                else:
+                    coefficients[out, a] = np.nan
+                    stdev[out, a] = np.nan
+    return 0
+
+
+@numba.njit(inline="always")
+def _weights_and_sums(y, row, use_given, given, base, w, y0, mean, out, observed, weight_total,
+                      squares, lane):
+    """One row's weights and zero-filled values (``w``, ``y0``), its mean of finite values
+    (``mean[out]``), and its observed count, weight total and sum of w y^2 (at ``lane``).
+    Returns the number of infinite values."""
+    count = 0
+    n_observed = 0
+    infinite = 0
+    total = 0.0
+    w_total = 0.0
+    wyy = 0.0
+    for j in range(y.shape[1]):
+        raw = np.float64(y[row, j])
+        finite = np.abs(raw) < np.inf
+        infinite += np.abs(raw) == np.inf
+        value = raw if finite else 0.0
+        if use_given:
+            weight = given[row, j]
+        else:
+            weight = base[j] if finite else 0.0
+        w[j] = weight
+        y0[j] = value
+        count += finite
+        n_observed += weight != 0
+        total += value
+        w_total += weight
+        wyy += weight * value * value
+    mean[out] = total / count if count > 0 else np.nan
+    observed[lane] = n_observed
+    weight_total[lane] = w_total
+    squares[lane] = wyy
+    return infinite
 
 
 def _fit_from_sums(sums: _RowSums, weights: NDArray[np.floating],
@@ -104,9 +276,7 @@ def _fit_from_sums(sums: _RowSums, weights: NDArray[np.floating],
     y = y0  # the type and shape of the data
     n_features, n_samples = y.shape
     n_coef = design.shape[1]
-    # limma's Amean: every finite value counts, whatever its weight.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums.y_total / sums.n_finite
+    mean = sums.mean
     n_observed = sums.n_observed
 
     scale = np.linalg.norm(design, axis=0)
@@ -171,8 +341,7 @@ def _fit_from_sums(sums: _RowSums, weights: NDArray[np.floating],
 class _RowSums(NamedTuple):
     y0: NDArray[np.floating]  # y with non-finite values set to 0
     weighted_y: NDArray[np.floating]  # w y0
-    n_finite: NDArray[np.int64]
-    y_total: NDArray[np.floating]  # sum of the finite values
+    mean: NDArray[np.floating]  # of the finite values (limma's Amean), whatever their weight
     n_observed: NDArray[np.int64]  # non-zero weights
     weight_total: NDArray[np.floating]
     weighted_y_total: NDArray[np.floating]  # sum w y0
@@ -183,65 +352,34 @@ def _row_sums(y: NDArray[np.floating], weights: NDArray[np.floating]) -> _RowSum
     """Every per-row sum the fit needs, and the zero-filled and weighted data, in one pass."""
     y0, weighted_y = np.empty_like(y), np.empty_like(y)
     n = y.shape[0]
-    n_finite, n_observed = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-    y_total, weight_total = np.empty(n, dtype=y.dtype), np.empty(n, dtype=y.dtype)
+    mean, n_observed = np.empty(n, dtype=y.dtype), np.empty(n, dtype=np.int64)
+    weight_total = np.empty(n, dtype=y.dtype)
     weighted_y_total, weighted_squares = np.empty(n, dtype=y.dtype), np.empty(n, dtype=y.dtype)
-    _sums_kernel(y, np.arange(n), weights, np.empty(0), y0, _NO_WEIGHTS, weighted_y, n_finite,
-                 y_total, n_observed, weight_total, weighted_y_total, weighted_squares)
-    return _RowSums(y0, weighted_y, n_finite, y_total, n_observed, weight_total,
-                    weighted_y_total, weighted_squares)
+    _sums_kernel(y, weights, y0, weighted_y, mean, n_observed, weight_total, weighted_y_total,
+                 weighted_squares)
+    return _RowSums(y0, weighted_y, mean, n_observed, weight_total, weighted_y_total,
+                    weighted_squares)
 
 
-#: "No weights matrix" for :func:`_sums_kernel`.
+#: "No weights matrix" for :func:`_rows_kernel`.
 _NO_WEIGHTS = np.empty((0, 0))
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def _sums_kernel(y, rows, given, base, y0, weights, weighted_y, n_finite, y_total, n_observed,
-                 weight_total, weighted_y_total, weighted_squares):
-    """Every per-row sum of rows ``rows`` of ``y``, and their zero-filled and weighted values.
-
-    The weights are the matrix ``given`` (rows as ``y``), or, when it is empty, ``base`` where
-    a value is present and 0 where it is missing (then written to ``weights``). Branch-free,
-    with sums that may be reassociated: the inner loop runs on SIMD lanes (NaN and infinity
-    keep their meaning: no finite-math assumption). Returns the number of infinite values.
-    """
-    use_given = given.shape[0] > 0
-    infinite = 0
-    for r in range(rows.shape[0]):
-        row = rows[r]
-        count = 0
-        observed = 0
+def _sums_kernel(y, weights, y0, weighted_y, mean, n_observed, weight_total, weighted_y_total,
+                 weighted_squares):
+    """Every row's sums (:func:`_weights_and_sums`) and its zero-filled and weighted values
+    (weights: the matrix ``weights``)."""
+    w = np.empty(y.shape[1])
+    for r in range(y.shape[0]):
+        _weights_and_sums(y, r, True, weights, w, w, y0[r], mean, r, n_observed, weight_total,
+                          weighted_squares, r)
         total = 0.0
-        w_total = 0.0
-        wy_total = 0.0
-        squares = 0.0
         for j in range(y.shape[1]):
-            raw = np.float64(y[row, j])
-            finite = np.abs(raw) < np.inf
-            infinite += np.abs(raw) == np.inf
-            value = raw if finite else 0.0
-            if use_given:
-                w = given[row, j]
-            else:
-                w = base[j] if finite else 0.0
-                weights[r, j] = w
-            y0[r, j] = value
-            wy = w * value
-            weighted_y[r, j] = wy
-            count += finite
-            observed += w != 0
-            total += value
-            w_total += w
-            wy_total += wy
-            squares += wy * value
-        n_finite[r] = count
-        y_total[r] = total
-        n_observed[r] = observed
-        weight_total[r] = w_total
-        weighted_y_total[r] = wy_total
-        weighted_squares[r] = squares
-    return infinite
+            product = w[j] * np.float64(y0[r, j])
+            weighted_y[r, j] = product
+            total += product
+        weighted_y_total[r] = total
 
 
 def _cholesky_with_rank(
@@ -279,68 +417,119 @@ def _triangular_inverse(lower: NDArray[np.floating]) -> NDArray[np.floating]:
 
 @numba.njit(cache=True, nogil=True)
 def _cholesky_kernel(gram, n_observed, tol, lower, accepted):
-    n_coef = gram.shape[0]
-    threshold = tol * tol
-    for g in range(gram.shape[2]):
-        n_accepted = 0
-        for j in range(n_coef):
-            original = gram[j, j, g]
-            squares = 0.0
-            for k in range(j):
-                squares += lower[j, k, g] * lower[j, k, g]
-            residual = original - squares
-            reference = original if original > 0 else 1.0
-            keep = residual > threshold * reference and n_accepted < n_observed[g] and (
-                original > 0)
-            accepted[j, g] = keep
-            diagonal = 1.0
-            if keep:
-                n_accepted += 1
-                diagonal = np.sqrt(residual)
-            else:
-                for k in range(j):
-                    lower[j, k, g] = 0.0
-            lower[j, j, g] = diagonal
-            for i in range(j):
-                lower[i, j, g] = 0.0
-            for i in range(j + 1, n_coef):
-                if keep:
-                    products = 0.0
-                    for k in range(j):
-                        products += lower[i, k, g] * lower[j, k, g]
-                    lower[i, j, g] = (gram[i, j, g] - products) / diagonal
-                else:
-                    lower[i, j, g] = 0.0
+    n_features = gram.shape[2]
+    _factor_lanes(gram, n_observed, tol * tol, lower, accepted,
+                  np.empty((gram.shape[0], n_features)), np.empty(n_features, dtype=np.int64),
+                  np.empty(n_features), n_features)
 
 
 @numba.njit(cache=True, nogil=True)
 def _solve_kernel(lower, rhs, solution):
-    n_coef, n_rhs = rhs.shape[0], rhs.shape[1]
-    forward = np.empty(n_coef)
-    for g in range(rhs.shape[2]):
-        for m in range(n_rhs):
-            for i in range(n_coef):
-                total = 0.0
-                for k in range(i):
-                    total += lower[i, k, g] * forward[k]
-                forward[i] = (rhs[i, m, g] - total) / lower[i, i, g]
-            for i in range(n_coef - 1, -1, -1):
-                total = 0.0
-                for k in range(i + 1, n_coef):
-                    total += lower[k, i, g] * solution[k, m, g]
-                solution[i, m, g] = (forward[i] - total) / lower[i, i, g]
+    n_coef, n_features = lower.shape[0], lower.shape[2]
+    reciprocal = np.empty((n_coef, n_features))
+    for i in range(n_coef):
+        for g in range(n_features):
+            reciprocal[i, g] = 1.0 / lower[i, i, g]
+    forward = np.empty((n_coef, n_features))
+    for m in range(rhs.shape[1]):
+        _solve_lanes(lower, reciprocal, rhs[:, m, :], forward, solution[:, m, :], n_features)
 
 
 @numba.njit(cache=True, nogil=True)
 def _inverse_kernel(lower, inverse):
+    n_coef, n_features = lower.shape[0], lower.shape[2]
+    reciprocal = np.empty((n_coef, n_features))
+    for i in range(n_coef):
+        for g in range(n_features):
+            reciprocal[i, g] = 1.0 / lower[i, i, g]
+    _inverse_lanes(lower, reciprocal, inverse, n_features)
+
+
+# The factor, solves and inverse of many small systems at once: arrays (p, p, lanes) with the
+# features ("lanes") last and the loops over them innermost and branch-free, so that each step
+# runs on SIMD lanes for several features at once. One p x p system at a time is a chain of
+# dependent square roots, divisions and short sums (latency-bound: ~1,000 cycles for p = 6).
+
+
+@numba.njit(inline="always")
+def _factor_lanes(gram, n_observed, threshold, lower, accepted, reciprocal, rank, scratch,
+                  count):
+    """Cholesky factors of ``gram[:, :, :count]`` with the rank decision of
+    :func:`_cholesky_with_rank` (``threshold`` is tol^2): ``lower``, ``accepted``, the
+    reciprocals of the diagonals (the solves and the inverse multiply by them) and ``rank``.
+    ``scratch`` holds ``count`` values."""
+    n_coef = gram.shape[0]
+    for g in range(count):
+        rank[g] = 0
+    for j in range(n_coef):
+        for g in range(count):
+            scratch[g] = 0.0
+        for k in range(j):
+            for g in range(count):
+                scratch[g] += lower[j, k, g] * lower[j, k, g]
+        for g in range(count):
+            original = gram[j, j, g]
+            residual = original - scratch[g]
+            reference = original if original > 0 else 1.0
+            keep = residual > threshold * reference and rank[g] < n_observed[g] and original > 0
+            accepted[j, g] = keep
+            rank[g] += keep
+            diagonal = np.sqrt(residual if keep else 1.0)
+            lower[j, j, g] = diagonal
+            reciprocal[j, g] = 1.0 / diagonal
+        for k in range(j):
+            for g in range(count):
+                lower[j, k, g] = lower[j, k, g] if accepted[j, g] else 0.0
+                lower[k, j, g] = 0.0
+        for i in range(j + 1, n_coef):
+            for g in range(count):
+                scratch[g] = 0.0
+            for k in range(j):
+                for g in range(count):
+                    scratch[g] += lower[i, k, g] * lower[j, k, g]
+            for g in range(count):
+                entry = (gram[i, j, g] - scratch[g]) * reciprocal[j, g]
+                lower[i, j, g] = entry if accepted[j, g] else 0.0
+
+
+@numba.njit(inline="always")
+def _solve_lanes(lower, reciprocal, rhs, forward, solution, count):
+    """Solve L L' b = rhs (``rhs``, ``solution``: (p, lanes)) for the first ``count`` lanes;
+    ``forward`` is (p, lanes) scratch."""
     n_coef = lower.shape[0]
-    for g in range(lower.shape[2]):
-        for i in range(n_coef):
-            inverse[i, i, g] = 1.0 / lower[i, i, g]
-            for j in range(i):
-                total = 0.0
-                for m in range(j, i):
-                    total += lower[i, m, g] * inverse[m, j, g]
-                inverse[i, j, g] = -total / lower[i, i, g]
-            for j in range(i + 1, n_coef):
+    for i in range(n_coef):
+        for g in range(count):
+            forward[i, g] = rhs[i, g]
+        for k in range(i):
+            for g in range(count):
+                forward[i, g] -= lower[i, k, g] * forward[k, g]
+        for g in range(count):
+            forward[i, g] *= reciprocal[i, g]
+    for i in range(n_coef - 1, -1, -1):
+        for g in range(count):
+            solution[i, g] = forward[i, g]
+        for k in range(i + 1, n_coef):
+            for g in range(count):
+                solution[i, g] -= lower[k, i, g] * solution[k, g]
+        for g in range(count):
+            solution[i, g] *= reciprocal[i, g]
+
+
+@numba.njit(inline="always")
+def _inverse_lanes(lower, reciprocal, inverse, count):
+    """The inverses of the lower-triangular factors, by forward substitution."""
+    n_coef = lower.shape[0]
+    for i in range(n_coef):
+        for g in range(count):
+            inverse[i, i, g] = reciprocal[i, g]
+        for j in range(i):
+            for g in range(count):
+                inverse[i, j, g] = 0.0
+            for m in range(j, i):
+                for g in range(count):
+                    inverse[i, j, g] -= lower[i, m, g] * inverse[m, j, g]
+            for g in range(count):
+                inverse[i, j, g] *= reciprocal[i, g]
+        for j in range(i + 1, n_coef):
+            for g in range(count):
                 inverse[i, j, g] = 0.0
