@@ -3,9 +3,10 @@
 Writing a results table as TSV or CSV is mostly turning doubles into text. Arrow's CSV writer
 does that at about 100 ns a value in one thread per call; :func:`format_rows` does it with
 :mod:`manylm.io.number_text` (about 50 ns) in a compiled loop that releases the GIL, so row
-ranges are formatted on several cores at once. The bytes are those of Arrow's writer with
-``quoting_style="none"`` and ``null_string="NA"`` (the same number text, ``\\n`` line ends),
-so either writer can produce any part of a table.
+ranges are formatted on several cores at once. Each kind of column (float, integer, text) is
+passed as one matrix, so the formatter is compiled once whatever the table's columns. The
+bytes are those of Arrow's writer with ``quoting_style="none"`` and ``null_string="NA"`` (the
+same number text, ``\\n`` line ends), so either writer can produce any part of a table.
 
 Columns of float64, integer types and text without nulls are formatted here; a table with any
 other column (booleans, float32, dictionaries, nullable integers with missing values) gives
@@ -34,17 +35,19 @@ _NA = np.frombuffer(b"NA", dtype=np.uint8)
 
 
 class _Columns:
-    """A table's columns as the compiled formatter reads them, without copies: float64 (as
-    their bits), int64, and text (Arrow's offsets and bytes); each output column's kind and
-    place among its kind. Each kind is a tuple of vectors (one dummy when there are none)."""
+    """A table's columns as the compiled formatter reads them: float64 (as their bits), int64,
+    and text (offsets into one byte buffer); each output column's kind and place among its
+    kind. :meth:`rows` stacks a row range of each kind into one matrix (a copy of that range:
+    one compiled signature whatever the number of columns)."""
 
     def __init__(self, columns: list[Any]) -> None:
         kinds: list[int] = []
         places: list[int] = []
-        floats: list[NDArray[np.int64]] = []
-        ints: list[NDArray[np.int64]] = []
-        offsets: list[NDArray[np.int64]] = []
+        self.floats: list[NDArray[np.int64]] = []
+        self.ints: list[NDArray[np.int64]] = []
+        self.offsets: list[NDArray[np.int64]] = []
         texts: list[NDArray[np.uint8]] = []
+        text_bytes = 0
         for column in columns:
             if isinstance(column, pa.ChunkedArray):
                 column = column.combine_chunks()
@@ -53,41 +56,40 @@ class _Columns:
                 raise _Unsupported
             kinds.append(kind)
             if kind == _FLOAT:
-                places.append(len(floats))
-                floats.append(np.ascontiguousarray(_as_numpy(column)).view(np.int64))
+                places.append(len(self.floats))
+                self.floats.append(np.ascontiguousarray(_as_numpy(column)).view(np.int64))
             elif kind == _INT:
-                places.append(len(ints))
-                ints.append(np.ascontiguousarray(_as_numpy(column), dtype=np.int64))
+                places.append(len(self.ints))
+                self.ints.append(np.ascontiguousarray(_as_numpy(column), dtype=np.int64))
             else:
-                places.append(len(offsets))
-                column_offsets, text = _text_buffers(column)
-                offsets.append(column_offsets)
+                places.append(len(self.offsets))
+                offsets, text = _text_buffers(column)
+                # several text columns share one buffer (a copy); one is used where it lies
+                self.offsets.append(offsets + text_bytes if text_bytes else offsets)
                 texts.append(text)
+                text_bytes += text.shape[0]
         self.kinds = np.array(kinds, dtype=np.int64)
         self.places = np.array(places, dtype=np.int64)
-        self.float_bits = _read_only(floats, np.int64)
-        self.ints = _read_only(ints, np.int64)
-        self._text_offsets = offsets
-        self.offsets = _read_only(offsets, np.int64)
-        self.texts = _read_only(texts, np.uint8)
-        self.bytes_per_row = (len(kinds) + 1 + MAX_FLOAT_CHARS * len(floats)
-                              + MAX_INT_CHARS * len(ints))
+        data = texts[0] if len(texts) == 1 else np.concatenate(texts) if texts else np.empty(
+            0, dtype=np.uint8)
+        self.data = data.view()
+        self.data.flags.writeable = False  # one type for numba, whether Arrow's or a copy
+        self.bytes_per_row = (len(kinds) + 1 + MAX_FLOAT_CHARS * len(self.floats)
+                              + MAX_INT_CHARS * len(self.ints))
 
-    def size(self, start: int, stop: int) -> int:
-        """An upper bound on the formatted bytes of rows ``start:stop``."""
-        text = sum(int(o[stop] - o[start]) for o in self._text_offsets)
-        return text + self.bytes_per_row * (stop - start)
-
-
-def _read_only(vectors: list[NDArray[Any]], dtype: type) -> tuple[NDArray[Any], ...]:
-    """The vectors as one tuple type for numba: read-only views (Arrow's buffers are read-only
-    and the type includes that), one empty vector if there are none."""
-    views = []
-    for vector in vectors or [np.zeros(1, dtype=dtype)]:
-        view = vector.view()
-        view.flags.writeable = False
-        views.append(view)
-    return tuple(views)
+    def rows(self, start: int, stop: int) -> tuple[NDArray[np.int64], NDArray[np.int64],
+                                                    NDArray[np.int64], int]:
+        """Rows ``start:stop``: float bits, integers and text offsets (one more), a row of
+        each column, and an upper bound on their formatted bytes."""
+        m = stop - start
+        floats = (np.stack([f[start:stop] for f in self.floats]) if self.floats
+                  else np.empty((0, m), dtype=np.int64))
+        ints = (np.stack([v[start:stop] for v in self.ints]) if self.ints
+                else np.empty((0, m), dtype=np.int64))
+        offsets = (np.stack([o[start:stop + 1] for o in self.offsets]) if self.offsets
+                   else np.zeros((0, m + 1), dtype=np.int64))
+        text = int((offsets[:, -1] - offsets[:, 0]).sum())
+        return floats, ints, offsets, text + self.bytes_per_row * m
 
 
 def _text_buffers(array: pa.Array) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
@@ -133,14 +135,15 @@ def _kind(array: pa.Array | NDArray[Any]) -> int | None:
 
 @numba.njit(nogil=True, cache=True)
 def _format_rows(kinds: NDArray[np.int64], places: NDArray[np.int64],
-                 float_bits: tuple[NDArray[np.int64], ...], ints: tuple[NDArray[np.int64], ...],
-                 offsets: tuple[NDArray[np.int64], ...], texts: tuple[NDArray[np.uint8], ...],
-                 delimiter: int, start: int, stop: int, out: NDArray[np.uint8]) -> int:
-    """Rows ``start:stop`` as delimited lines into ``out``; the number of bytes written."""
+                 float_bits: NDArray[np.int64], ints: NDArray[np.int64],
+                 offsets: NDArray[np.int64], data: NDArray[np.uint8], delimiter: int,
+                 n_rows: int, out: NDArray[np.uint8]) -> int:
+    """``n_rows`` rows (a column per row of ``float_bits``, ``ints`` and ``offsets``) as
+    delimited lines into ``out``; the number of bytes written."""
     na = _NA
     position = 0
     columns = kinds.shape[0]
-    for i in range(start, stop):
+    for i in range(n_rows):
         for c in range(columns):
             if c > 0:
                 out[position] = delimiter
@@ -148,7 +151,7 @@ def _format_rows(kinds: NDArray[np.int64], places: NDArray[np.int64],
             place = places[c]
             kind = kinds[c]
             if kind == _FLOAT:
-                bits = float_bits[place][i]
+                bits = float_bits[place, i]
                 if (bits & 0x7FF0000000000000) == 0x7FF0000000000000 and (
                         bits & 0xFFFFFFFFFFFFF) != 0:
                     out[position] = na[0]
@@ -157,12 +160,10 @@ def _format_rows(kinds: NDArray[np.int64], places: NDArray[np.int64],
                 else:
                     position = write_float(out, position, bits)
             elif kind == _INT:
-                position = write_int(out, position, ints[place][i])
+                position = write_int(out, position, ints[place, i])
             else:
-                column_offsets = offsets[place]
-                text = texts[place]
-                for j in range(column_offsets[i], column_offsets[i + 1]):
-                    out[position] = text[j]
+                for j in range(offsets[place, i], offsets[place, i + 1]):
+                    out[position] = data[j]
                     position += 1
         out[position] = 10
         position += 1
@@ -194,10 +195,10 @@ def format_rows(columns: list[Any], delimiter: str, *,
 
     def piece(k: int) -> memoryview:
         start, stop = bounds[k], bounds[k + 1]
-        out = np.empty(formatter.size(start, stop), dtype=np.uint8)
-        end = _format_rows(formatter.kinds, formatter.places, formatter.float_bits,
-                           formatter.ints, formatter.offsets, formatter.texts, delimiter_byte,
-                           start, stop, out)
+        floats, ints, offsets, size = formatter.rows(start, stop)
+        out = np.empty(size, dtype=np.uint8)
+        end = _format_rows(formatter.kinds, formatter.places, floats, ints, offsets,
+                           formatter.data, delimiter_byte, stop - start, out)
         return memoryview(out[:end].data)
 
     tasks = range(len(bounds) - 1)
