@@ -156,3 +156,17 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(manylm.InputError, match="no Dask scheduler answered"), \
             connect("tcp://127.0.0.1:9", timeout="1s"):
         pass
+
+
+def test_b_statistics_when_the_largest_t_are_in_one_chunk(data) -> None:
+    """The floor from each chunk's share of the largest |t| (what lets the table tasks send
+    few candidates) is a lower bound however the large |t| are spread: here all in one task."""
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=(4000, 10)) + 6
+    y[3000:3150, 5:] += 2.0  # 150 > n_keep = 20 strong features, in the seventh of 8 tasks
+    ids = [f"f{i}" for i in range(4000)]
+    frame = pd.DataFrame(y, index=ids, columns=data["samples"].index)
+    expected = reference({"expression": frame, "samples": data["samples"]}, "group[B]")
+    got = fit_dask(as_dask(frame, 500), FORMULA, samples=data["samples"], feature_ids=ids,
+                   sample_ids=data["samples"].index, coef="group[B]")
+    assert_same_table(got.table, expected)

@@ -11,7 +11,9 @@ blocks read by the workers themselves from a block source, which pickles as its 
    does the global step (adjustment, ordering) and the writing exactly as the streaming engine
    does, spilling to its own disk when the table does not fit its memory budget. With
    B-statistics, the table tasks leave them out and also send each chunk's largest |t|
-   (``chunk_top``) and the B-statistic's inputs per feature (16 bytes); the client merges the
+   (``chunk_top``), those above a floor that a small round of tasks finds first (each
+   chunk's share of the largest |t|, ``share_of_top``), and the B-statistic's inputs per
+   feature (16 bytes); the client merges the
    tops into the prior and computes the column (a chunk whose largest df is below the overall
    one makes a second small round of tasks propose its top again). Sorting by B needs them in
    the table: then two small reductions estimate the prior before the table tasks.
@@ -48,6 +50,7 @@ from manylm.engine.prior_reduce import (
     TopFold,
     candidate_floor,
     coefficient_prior,
+    share_of_top,
 )
 from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
@@ -217,8 +220,10 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
                                                       delayed(tasks.prior_median)(prior)])
     timings["prior"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    floor = (_floor_of_top(dask, client, model, states, posteriors, spans, n_keep)
+             if lods_later else -np.inf)
     tables = [delayed(tasks.table_task)(model, state, posterior, var_prior, start,
-                                        n_keep if lods_later else None)
+                                        n_keep if lods_later else None, floor)
               for state, posterior, (start, _) in zip(states, posteriors, spans, strict=True)]
     plan = plan_streaming(run.n_features, run.model.design.n_samples,
                           run.model.n_coefficients, memory=memory, n_jobs=1,
@@ -445,6 +450,22 @@ def _coefficient_priors(dask: Any, client: Any, chunk_model: ChunkModel, model: 
                                  proportion=chunk_model.proportion,
                                  stdev_coef_lim=chunk_model.stdev_coef_lim,
                                  s2_prior_median=median)}
+
+
+def _floor_of_top(dask: Any, client: Any, model: Any, states: list[Any],
+                  posteriors: list[Any], spans: list[tuple[int, int]], n_keep: int) -> float:
+    """A lower bound of the overall ``n_keep``-th largest |t|, from a small share of each
+    chunk's largest (:func:`share_of_top`): the table tasks, which run at once, then send only
+    their candidates above it (without it, up to ``n_keep`` each: 50,000 per task at 10^7
+    features, most of the table phase's time)."""
+    from dask import delayed
+
+    n_rows = spans[-1][1]
+    ranges = [delayed(tasks.t_range_task)(model, state, posterior, 0,
+                                          share_of_top(n_keep, stop - start, n_rows))
+              for state, posterior, (start, stop) in zip(states, posteriors, spans, strict=True)]
+    (merged,) = _gather(dask, client, [_tree(ranges, tasks.merge_t_ranges_task, n_keep)])
+    return candidate_floor(merged, n_keep)
 
 
 def _tree(items: list[Any], merge: Any, argument: Any, fan_in: int = 8) -> Any:

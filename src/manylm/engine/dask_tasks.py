@@ -116,16 +116,18 @@ def merge_candidates_task(n_top: int, *parts: TopCandidates) -> TopCandidates:
 
 
 def table_task(model: ChunkModel, state: dict[str, Any], posterior: dict[str, Any],
-               var_prior: dict[int, float], start: int = 0, n_keep: int | None = None
+               var_prior: dict[int, float], start: int = 0, n_keep: int | None = None,
+               floor: float = -np.inf
                ) -> tuple[dict[str, NDArray[np.float64]], pa.Array, Any]:
     """Map 2: a chunk's table columns (unsorted, unadjusted), its feature IDs and, when the
     B-statistics come later (``n_keep`` given), what they need: the chunk's ``n_keep`` largest
-    |t| (:func:`chunk_top`), its unscaled standard deviations, total df and prior df."""
+    |t| at least ``floor`` (:func:`chunk_top`), its unscaled standard deviations, total df
+    and prior df."""
     result = moderated_chunk(model, state, posterior, var_prior)
     columns = table_chunk(model, result, lods=n_keep is None)
     if n_keep is None:
         return columns, state["ids"], None
-    extra = (chunk_top(result, start, n_keep),
+    extra = (chunk_top(result, start, n_keep, known_floor=floor),
              np.ascontiguousarray(state["stdev_unscaled"][:, 0], dtype=np.float64),
              np.asarray(posterior["df_total"], dtype=np.float64), posterior["df_prior"])
     return columns, state["ids"], extra

@@ -45,6 +45,7 @@ __all__ = [
     "estimate_prior",
     "merge_candidates",
     "merge_t_ranges",
+    "share_of_top",
     "t_range",
     "top_candidates",
 ]
@@ -156,15 +157,19 @@ class TRange:
     top_t: NDArray[np.float64]
 
 
-def t_range(result: ModeratedFit, j: int, n_keep: int) -> TRange:
-    """A chunk's :class:`TRange` for coefficient ``j``, keeping up to ``n_keep`` largest |t|."""
+def t_range(result: ModeratedFit, j: int, n_keep: int, floor: float = -np.inf) -> TRange:
+    """A chunk's :class:`TRange` for coefficient ``j``, keeping up to ``n_keep`` largest |t|
+    (only those at least ``floor``: a known lower bound of the overall ``n_keep``-th)."""
     t = result.t_of(j)
     valid = ~np.isnan(t)
     if not valid.any():
         return TRange(0, -np.inf, np.empty(0))
     df = np.asarray(result.df_total, dtype=np.float64)[valid]
     df_max = float(np.max(df))
-    return TRange(int(valid.sum()), df_max, _largest(np.abs(t[valid][df == df_max]), n_keep))
+    top = np.abs(t[valid][df == df_max])
+    if floor > -np.inf:
+        top = top[top >= floor]
+    return TRange(int(valid.sum()), df_max, _largest(top, n_keep))
 
 
 def merge_t_ranges(parts: list[TRange], n_keep: int) -> TRange:
@@ -187,6 +192,14 @@ def candidate_floor(merged: TRange, n_top: int) -> float:
     if n_top < 1 or merged.top_t.shape[0] < n_top:
         return -np.inf
     return float(merged.top_t[n_top - 1])
+
+
+def share_of_top(n_keep: int, rows: int, n_rows: int) -> int:
+    """How many of its largest |t| a chunk of ``rows`` of ``n_rows`` rows gives to a floor:
+    half as many again as its share of the ``n_keep``, and 32 more. Merged (a subset of all
+    the values), their ``n_keep``-th largest (:func:`candidate_floor`) is at most the overall
+    one: a floor every chunk can use at once, where no running floor is shared."""
+    return min(n_keep, int(np.ceil(1.5 * n_keep * rows / max(n_rows, 1))) + 32)
 
 
 def _largest(values: NDArray[np.float64], n: int) -> NDArray[np.float64]:
@@ -256,16 +269,19 @@ def coefficient_prior(top: TopCandidates, n_valid: int, df_max: float, *, propor
 
 
 def chunk_top(result: ModeratedFit, first_row: int, n_keep: int,
-              running: RunningFloor | None = None) -> tuple[TRange, TopCandidates]:
+              running: RunningFloor | None = None,
+              known_floor: float = -np.inf) -> tuple[TRange, TopCandidates]:
     """A chunk's :class:`TRange` of its first coefficient and its own largest |t|, converted to
     its own largest df, above its own floor: the chunk's part of the overall top when its
     largest df is the overall one (one pass over the chunks instead of two).
 
     With ``running`` (chunks on threads of one process), the floor is also at least the one of
-    the chunks seen so far, which makes far fewer candidates once a few chunks are in.
+    the chunks seen so far, which makes far fewer candidates once a few chunks are in. Chunks
+    run at once on a cluster have no running floor: ``known_floor`` (see :func:`share_of_top`)
+    plays its part.
     """
-    found = t_range(result, 0, n_keep)
-    floor = candidate_floor(found, n_keep)
+    found = t_range(result, 0, n_keep, known_floor)
+    floor = max(candidate_floor(found, n_keep), known_floor)
     if running is not None:
         floor = max(floor, running.add(found))
     own = top_candidates(result, 0, n_top=n_keep, df_max=found.df_max, first_row=first_row,
