@@ -425,24 +425,27 @@ def _cholesky_kernel(gram, n_observed, tol, lower, accepted):
 
 @numba.njit(cache=True, nogil=True)
 def _solve_kernel(lower, rhs, solution):
-    n_coef, n_features = lower.shape[0], lower.shape[2]
-    reciprocal = np.empty((n_coef, n_features))
-    for i in range(n_coef):
-        for g in range(n_features):
-            reciprocal[i, g] = 1.0 / lower[i, i, g]
-    forward = np.empty((n_coef, n_features))
+    reciprocal = _diagonal_reciprocals(lower)
+    forward = np.empty(reciprocal.shape)
     for m in range(rhs.shape[1]):
-        _solve_lanes(lower, reciprocal, rhs[:, m, :], forward, solution[:, m, :], n_features)
+        _solve_lanes(lower, reciprocal, rhs[:, m, :], forward, solution[:, m, :],
+                     lower.shape[2])
 
 
 @numba.njit(cache=True, nogil=True)
 def _inverse_kernel(lower, inverse):
+    _inverse_lanes(lower, _diagonal_reciprocals(lower), inverse, lower.shape[2])
+
+
+@numba.njit(inline="always")
+def _diagonal_reciprocals(lower):
+    """1 / the diagonal of each factor, (p, features)."""
     n_coef, n_features = lower.shape[0], lower.shape[2]
     reciprocal = np.empty((n_coef, n_features))
     for i in range(n_coef):
         for g in range(n_features):
             reciprocal[i, g] = 1.0 / lower[i, i, g]
-    _inverse_lanes(lower, reciprocal, inverse, n_features)
+    return reciprocal
 
 
 # The factor, solves and inverse of many small systems at once: arrays (p, p, lanes) with the
@@ -462,11 +465,7 @@ def _factor_lanes(gram, n_observed, threshold, lower, accepted, reciprocal, rank
     for g in range(count):
         rank[g] = 0
     for j in range(n_coef):
-        for g in range(count):
-            scratch[g] = 0.0
-        for k in range(j):
-            for g in range(count):
-                scratch[g] += lower[j, k, g] * lower[j, k, g]
+        _lane_dots(lower, j, j, scratch, count)
         for g in range(count):
             original = gram[j, j, g]
             residual = original - scratch[g]
@@ -482,14 +481,21 @@ def _factor_lanes(gram, n_observed, threshold, lower, accepted, reciprocal, rank
                 lower[j, k, g] = lower[j, k, g] if accepted[j, g] else 0.0
                 lower[k, j, g] = 0.0
         for i in range(j + 1, n_coef):
-            for g in range(count):
-                scratch[g] = 0.0
-            for k in range(j):
-                for g in range(count):
-                    scratch[g] += lower[i, k, g] * lower[j, k, g]
+            _lane_dots(lower, i, j, scratch, count)
             for g in range(count):
                 entry = (gram[i, j, g] - scratch[g]) * reciprocal[j, g]
                 lower[i, j, g] = entry if accepted[j, g] else 0.0
+
+
+@numba.njit(inline="always")
+def _lane_dots(lower, i, j, out, count):
+    """``out[g]`` = sum over k < j of lower[i, k, g] lower[j, k, g], for the first ``count``
+    lanes (rows i and j of each factor so far)."""
+    for g in range(count):
+        out[g] = 0.0
+    for k in range(j):
+        for g in range(count):
+            out[g] += lower[i, k, g] * lower[j, k, g]
 
 
 @numba.njit(inline="always")

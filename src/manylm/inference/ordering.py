@@ -136,14 +136,17 @@ def _merge_keys(left: NDArray[np.uint64], right: NDArray[np.uint64],
         i += first
         j += 1 - first
         k += 1
-    while i < n_left:
-        out[k] = left[i]
-        i += 1
-        k += 1
-    while j < n_right:
-        out[k] = right[j]
-        j += 1
-        k += 1
+    k = _append_rest(left, i, out, k)
+    _append_rest(right, j, out, k)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _append_rest(source: NDArray[Any], start: int, out: NDArray[Any], position: int) -> int:
+    """Copy ``source[start:]`` to ``out[position:]`` (a merge's tail); where it ends."""
+    for i in range(start, source.shape[0]):
+        out[position] = source[i]
+        position += 1
+    return position
 
 
 @numba.njit(cache=True, nogil=True)
@@ -208,10 +211,7 @@ def _merge(values: NDArray[Any], left: NDArray[np.intp], right: NDArray[np.intp]
             out[k] = left[i]
             i += 1
         k += 1
-    while i < n_left:
-        out[k] = left[i]
-        i += 1
-        k += 1
+    k = _append_rest(left, i, out, k)
     while j < n_right:
         out[k] = right[j] + offset
         j += 1

@@ -127,6 +127,16 @@ def _decimal_length(v: int) -> int:
     return length
 
 
+@numba.njit(inline="always")
+def _drop_digit(ur: Any, up: Any, um: Any, last_removed: Any,
+                vr_trailing_zeros: bool) -> tuple[Any, Any, Any, Any, bool]:
+    """Remove the last digit of the three bounds (the exact-case loop of Ryū's d2d): whether
+    every digit removed from vr so far was zero, and the one removed now."""
+    ten = np.uint64(10)
+    vr_trailing_zeros = vr_trailing_zeros and last_removed == 0
+    return ur // ten, up // ten, um // ten, ur % ten, vr_trailing_zeros
+
+
 @numba.njit(nogil=True, cache=True)
 def shortest_decimal(mantissa_bits: int, exponent_bits: int) -> tuple[int, int]:
     """The shortest decimal ``digits x 10^exponent`` that reads back as the finite, nonzero
@@ -146,6 +156,7 @@ def shortest_decimal(mantissa_bits: int, exponent_bits: int) -> tuple[int, int]:
     mm_shift = 1 if (mantissa_bits != 0 or exponent_bits <= 1) else 0
     vm_trailing_zeros = False
     vr_trailing_zeros = False
+    lowered = False  # vp one less: its interval end is exactly representable and excluded
     if e2 >= 0:
         q = _log10_pow2(e2) - (1 if e2 > 3 else 0)
         e10 = q
@@ -153,16 +164,13 @@ def shortest_decimal(mantissa_bits: int, exponent_bits: int) -> tuple[int, int]:
         shift = -e2 + q + k - 64
         low = pow5_inverse[q, 0]
         high = pow5_inverse[q, 1]
-        vr = _mul_shift(mv, low, high, shift)
-        vp = _mul_shift(mv + 2, low, high, shift)
-        vm = _mul_shift(mv - 1 - mm_shift, low, high, shift)
         if q <= 21:
             if mv % 5 == 0:
                 vr_trailing_zeros = _multiple_of_pow5(mv, q)
             elif accept_bounds:
                 vm_trailing_zeros = _multiple_of_pow5(mv - 1 - mm_shift, q)
-            elif _multiple_of_pow5(mv + 2, q):
-                vp -= 1
+            else:
+                lowered = _multiple_of_pow5(mv + 2, q)
     else:
         q = _log10_pow5(-e2) - (1 if -e2 > 1 else 0)
         e10 = q + e2
@@ -171,18 +179,18 @@ def shortest_decimal(mantissa_bits: int, exponent_bits: int) -> tuple[int, int]:
         shift = q - k - 64
         low = pow5[i, 0]
         high = pow5[i, 1]
-        vr = _mul_shift(mv, low, high, shift)
-        vp = _mul_shift(mv + 2, low, high, shift)
-        vm = _mul_shift(mv - 1 - mm_shift, low, high, shift)
         if q <= 1:
             # mv has at least q trailing zero bits, so vr has at least q trailing zero digits
             vr_trailing_zeros = True
             if accept_bounds:
                 vm_trailing_zeros = mm_shift == 1
             else:
-                vp -= 1
+                lowered = True
         elif q < 63:
             vr_trailing_zeros = (mv & ((1 << q) - 1)) == 0
+    vr = _mul_shift(mv, low, high, shift)
+    vp = _mul_shift(mv + 2, low, high, shift) - (1 if lowered else 0)
+    vm = _mul_shift(mv - 1 - mm_shift, low, high, shift)
     # the digit removal below in unsigned arithmetic (a division by a constant is then a
     # multiplication; the values are below 2^63)
     ten = np.uint64(10)
@@ -196,20 +204,13 @@ def shortest_decimal(mantissa_bits: int, exponent_bits: int) -> tuple[int, int]:
         # the rare exact cases: track whether the removed digits were all zero
         while up // ten > um // ten:
             vm_trailing_zeros = vm_trailing_zeros and um % ten == 0
-            vr_trailing_zeros = vr_trailing_zeros and last_removed == 0
-            last_removed = ur % ten
-            ur //= ten
-            up //= ten
-            um //= ten
+            ur, up, um, last_removed, vr_trailing_zeros = _drop_digit(
+                ur, up, um, last_removed, vr_trailing_zeros)
             removed += 1
-        if vm_trailing_zeros:
-            while um % ten == 0:
-                vr_trailing_zeros = vr_trailing_zeros and last_removed == 0
-                last_removed = ur % ten
-                ur //= ten
-                up //= ten
-                um //= ten
-                removed += 1
+        while vm_trailing_zeros and um % ten == 0:
+            ur, up, um, last_removed, vr_trailing_zeros = _drop_digit(
+                ur, up, um, last_removed, vr_trailing_zeros)
+            removed += 1
         if vr_trailing_zeros and last_removed == 5 and ur % np.uint64(2) == 0:
             last_removed = np.uint64(4)  # exactly halfway: round to even
         round_up = bool((ur == um and (not accept_bounds or not vm_trailing_zeros))
