@@ -41,8 +41,10 @@ def _table(n: int, seed: int = 3) -> pa.Table:
 def test_same_bytes_as_arrow(monkeypatch, threads: int, delimiter: str) -> None:
     monkeypatch.setattr(delimited_rows, "ROWS_PER_TASK", 1000)
     table = _table(5_500).slice(7, 5_000)  # sliced: offsets into shared buffers
-    lines = format_rows(table.columns, delimiter, threads=threads)
-    assert lines is not None and len(lines) == 5
+    pieces = format_rows(table.columns, delimiter, threads=threads)
+    assert pieces is not None
+    lines = list(pieces)
+    assert len(lines) == 5
     assert b"".join(lines) == _arrow_text(table, delimiter)
 
 
@@ -51,13 +53,37 @@ def test_numpy_columns_and_nan_as_na() -> None:
     values = np.array([0.5, np.nan, -0.0, 1e-300])
     lines = format_rows([ids, values], "\t")
     assert lines is not None
+    lines = list(lines)
     assert b"".join(lines) == b"0\t0.5\n1000000000000000\tNA\n2000000000000000\t-0\n" \
                               b"3000000000000000\t1e-300\n"
 
 
 def test_empty_and_unsupported_columns() -> None:
-    assert format_rows([np.empty(0), pa.array([], type=pa.string())], "\t") == []
+    assert list(format_rows([np.empty(0), pa.array([], type=pa.string())], "\t") or [0]) == []
     assert format_rows([np.zeros(3, dtype=np.float32)], "\t") is None
     assert format_rows([pa.array([True, False])], "\t") is None
     assert format_rows([pa.array(["a", None])], "\t") is None  # nulls in text: Arrow's job
     assert format_rows([pa.array([1, None])], "\t") is None
+
+
+def test_long_chunked_text_is_combined_with_64_bit_offsets() -> None:
+    """A chunked text column is made one large_string array (more than 2 GiB of text in
+    chunks overflows 32-bit offsets when combined as string)."""
+    chunked = pa.chunked_array([pa.array(["a", "bc"]), pa.array([], type=pa.string()),
+                                pa.array(["d"])])
+    lines = format_rows([chunked, np.array([1.5, 2.0, -3.0])], "\t")
+    assert lines is not None
+    assert b"".join(lines) == b"a\t1.5\nbc\t2\nd\t-3\n"
+
+
+def test_pieces_are_made_as_they_are_taken(monkeypatch) -> None:
+    """With threads, only a few pieces exist at a time (the in-memory writer writes them as
+    they come), and they come in row order."""
+    monkeypatch.setattr(delimited_rows, "ROWS_PER_TASK", 10)
+    values = np.arange(1000, dtype=np.float64)
+    pieces = format_rows([values], "\t", threads=2)
+    assert pieces is not None
+    first = next(pieces)
+    assert bytes(first) == b"".join(b"%d\n" % i for i in range(10))
+    rest = b"".join(pieces)
+    assert rest == b"".join(b"%d\n" % i for i in range(10, 1000))

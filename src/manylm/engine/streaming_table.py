@@ -113,7 +113,7 @@ class TableWriter:
         if options.quoting_style == "none":
             lines = format_rows([ids, *columns.values()], options.delimiter)
             if lines is not None:
-                return PreparedBlock(len(ids), names, None, lines)
+                return PreparedBlock(len(ids), names, None, list(lines))
         id_array = pa.array(ids, type=pa.int64()) if isinstance(ids, np.ndarray) else ids
         arrays = [id_array] + [pa.array(v, from_pandas=True) for v in columns.values()]
         text = io.BytesIO()

@@ -16,7 +16,9 @@ hold missing values as NaN.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import collections
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -50,7 +52,7 @@ class _Columns:
         text_bytes = 0
         for column in columns:
             if isinstance(column, pa.ChunkedArray):
-                column = column.combine_chunks()
+                column = _combined(column)
             kind = _kind(column)
             if kind is None:
                 raise _Unsupported
@@ -90,6 +92,16 @@ class _Columns:
                    else np.zeros((0, m + 1), dtype=np.int64))
         text = int((offsets[:, -1] - offsets[:, 0]).sum())
         return floats, ints, offsets, text + self.bytes_per_row * m
+
+
+def _combined(column: pa.ChunkedArray) -> pa.Array:
+    """One array of a chunked column (text as ``large_string``: more than 2 GiB of it does not
+    fit 32-bit offsets)."""
+    if column.num_chunks == 1:
+        return column.chunk(0)  # as it lies (combining would copy it)
+    if pa.types.is_string(column.type):
+        column = column.cast(pa.large_string())
+    return column.combine_chunks()
 
 
 def _text_buffers(array: pa.Array) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
@@ -171,9 +183,11 @@ def _format_rows(kinds: NDArray[np.int64], places: NDArray[np.int64],
 
 
 def format_rows(columns: list[Any], delimiter: str, *,
-                threads: int = 1) -> list[memoryview] | None:
-    """Rows of columns as delimited text (no header, no quoting), in order, as pieces to
-    write one after the other; None when some column's type is not formatted here.
+                threads: int = 1) -> Iterator[memoryview] | None:
+    """Rows of columns as delimited text (no header, no quoting): pieces to write one after
+    the other, made as they are taken (a few ahead on ``threads`` threads, so the text held is
+    a few pieces of 64k rows whatever the table's size); None when some column's type is not
+    formatted here.
 
     Parameters
     ----------
@@ -190,19 +204,33 @@ def format_rows(columns: list[Any], delimiter: str, *,
     except _Unsupported:
         return None
     n = len(columns[0]) if columns else 0
-    delimiter_byte = ord(delimiter)
     bounds = [*range(0, n, ROWS_PER_TASK), n]
+    return _pieces(formatter, ord(delimiter), bounds, threads)
 
+
+def _pieces(formatter: _Columns, delimiter: int, bounds: list[int],
+            threads: int) -> Iterator[memoryview]:
     def piece(k: int) -> memoryview:
         start, stop = bounds[k], bounds[k + 1]
         floats, ints, offsets, size = formatter.rows(start, stop)
         out = np.empty(size, dtype=np.uint8)
         end = _format_rows(formatter.kinds, formatter.places, floats, ints, offsets,
-                           formatter.data, delimiter_byte, stop - start, out)
+                           formatter.data, delimiter, stop - start, out)
         return memoryview(out[:end].data)
 
     tasks = range(len(bounds) - 1)
     if threads <= 1 or len(tasks) <= 1:
-        return [piece(k) for k in tasks]
+        yield from (piece(k) for k in tasks)
+        return
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(piece, tasks))
+        pending: collections.deque[Future[memoryview]] = collections.deque()
+        try:
+            for k in tasks:
+                pending.append(pool.submit(piece, k))
+                if len(pending) > threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()

@@ -55,8 +55,8 @@ class CacheReleasingFile:
 
     def _release(self) -> None:
         assert self._fd is not None
+        self._handle.flush()  # a write error here is the caller's, as from write()
         try:
-            self._handle.flush()
             # start writing back what was written since the last call
             os.posix_fadvise(self._fd, self._requested, self._written - self._requested,
                              os.POSIX_FADV_DONTNEED)
