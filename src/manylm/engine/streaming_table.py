@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import gzip
 import io
 import os
 import sys
@@ -48,8 +47,7 @@ from manylm.inference.adjust import adjust_sorted
 from manylm.inference.ordering import stable_argsort
 from manylm.io.atomic import atomic_path
 from manylm.io.delimited_rows import format_rows
-from manylm.io.page_cache import CacheReleasingFile
-from manylm.io.tables import check_table_path, parquet_write_options
+from manylm.io.tables import check_table_path, opened_table_file, parquet_write_options
 from manylm.parallel import cpu_count
 
 __all__ = ["SORT_KEY_FIELD", "TableWriter", "adjust_and_order", "collect_table", "finish_table",
@@ -60,7 +58,6 @@ ID_COLUMN = "feature"
 WRITE_BLOCK_ROWS = 1 << 18
 #: At most this many output blocks (files) when a spilled table is sorted.
 MAX_BUCKETS = 256
-_GZIP_LEVEL = 1  # as manylm.io.write_table
 #: Bytes per feature the write phase may hold (the order, IDs, a sorted column): what every
 #: plan reserves for the global steps (prior, p-value adjustment), which are over by then.
 WRITE_BYTES_PER_FEATURE = PER_FEATURE_BYTES[(False, False)]
@@ -192,7 +189,7 @@ def open_table(out: str | os.PathLike[str] | None, *, special_characters: set[st
         temporary = temp_dir / f"table.{target.name}"
         try:
             with disk_full_as_error(label):
-                with _opened(temporary, fmt) as sink:
+                with opened_table_file(temporary, fmt) as sink:
                     writer = TableWriter(sink, fmt, quote)
                     yield writer
                     writer.close()
@@ -203,24 +200,11 @@ def open_table(out: str | os.PathLike[str] | None, *, special_characters: set[st
                 temporary.unlink()
         return
     with disk_full_as_error(label), atomic_path(target) as temporary_path, \
-            _opened(temporary_path, fmt) as sink:
+            opened_table_file(temporary_path, fmt) as sink:
         writer = TableWriter(sink, fmt, quote)
         yield writer
         writer.close()
         raise_if_interrupted()
-
-
-@contextlib.contextmanager
-def _opened(path: Path, fmt: Any) -> Iterator[Any]:
-    with open(path, "wb") as handle:
-        sink = CacheReleasingFile(handle)
-        if fmt.gzip:
-            # no name or time stamp in the header: the same table gives the same bytes
-            with gzip.GzipFile(filename="", mode="wb", fileobj=sink,
-                               compresslevel=_GZIP_LEVEL, mtime=0) as compressed:
-                yield compressed
-        else:
-            yield sink
 
 
 def _same_device(a: Path, b: Path) -> bool:

@@ -11,10 +11,12 @@ Files are written atomically (see :func:`manylm.io.atomic_path`).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import sys
+from collections.abc import Iterator
 from typing import IO, Any
 
 import pandas as pd
@@ -29,7 +31,7 @@ from manylm.io.formats import TABLE_SUFFIXES, FileFormat, detect_format
 from manylm.io.page_cache import CacheReleasingFile
 from manylm.parallel import cpu_count
 
-__all__ = ["check_table_path", "parquet_write_options", "write_table"]
+__all__ = ["check_table_path", "opened_table_file", "parquet_write_options", "write_table"]
 
 _NA = "NA"
 _GZIP_LEVEL = 1  # numeric text: level 6 is ~7% smaller but ~6x slower
@@ -107,7 +109,7 @@ def write_table(
         return
     with atomic_path(path) as tmp:
         if fmt.name == "parquet":
-            _write_parquet(df, tmp)
+            _write_parquet(df, tmp, fmt)
         else:
             _write_text_file(df, tmp, fmt)
 
@@ -128,31 +130,35 @@ def parquet_write_options(schema: pa.Schema) -> dict[str, Any]:
     return {"compression": "snappy", "use_dictionary": text}
 
 
-def _write_parquet(df: pd.DataFrame, tmp: os.PathLike[str]) -> None:
+@contextlib.contextmanager
+def opened_table_file(path: str | os.PathLike[str], fmt: FileFormat) -> Iterator[Any]:
+    """``path`` opened to write a table in format ``fmt``: a binary sink, gzip-compressed for
+    ``.gz`` (no name or time stamp in the header: the same table gives the same bytes), that
+    releases the page cache of what it has written (:class:`CacheReleasingFile`)."""
+    with open(path, "wb") as handle:
+        sink = CacheReleasingFile(handle)
+        if fmt.gzip:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=sink,
+                               compresslevel=_GZIP_LEVEL, mtime=0) as compressed:
+                yield compressed
+        else:
+            yield sink
+
+
+def _write_parquet(df: pd.DataFrame, tmp: os.PathLike[str], fmt: FileFormat) -> None:
     if not all(isinstance(c, str) for c in df.columns):
         df = df.set_axis([str(c) for c in df.columns], axis=1)
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df, preserve_index=False)
-    with open(tmp, "wb") as handle:
-        pq.write_table(table, CacheReleasingFile(handle), **parquet_write_options(table.schema))
+    with opened_table_file(tmp, fmt) as sink:
+        pq.write_table(table, sink, **parquet_write_options(table.schema))
 
 
 def _write_text_file(df: pd.DataFrame, tmp: os.PathLike[str], fmt: FileFormat) -> None:
     assert fmt.delimiter is not None
-    if fmt.gzip:
-        # no name or time stamp in the gzip header: the same table gives the same bytes
-        with (
-            open(tmp, "wb") as fh,
-            gzip.GzipFile(
-                filename="", mode="wb", fileobj=CacheReleasingFile(fh),
-                compresslevel=_GZIP_LEVEL, mtime=0
-            ) as out,
-        ):
-            _write_text(df, out, fmt.delimiter)
-    else:
-        with open(tmp, "wb") as fh:
-            _write_text(df, CacheReleasingFile(fh), fmt.delimiter)
+    with opened_table_file(tmp, fmt) as sink:
+        _write_text(df, sink, fmt.delimiter)
 
 
 def _write_stdout(df: pd.DataFrame) -> None:
