@@ -126,7 +126,7 @@ _TILE = 16
 def _rows_kernel(y, rows, given, base, x, x_t, scale, centre_rows, tol, bound_factor,
                  coefficients, stdev, residual_variance, df, mean):
     """Each row's weighted least-squares fit in one compiled pass, keeping nothing per row but
-    its results: the sums and weighted values of :func:`_sums_kernel`, the Gram matrix, X'w
+    its results: its weights and sums (:func:`_weights_and_sums`), the Gram matrix, X'w
     and X'wy as dot products over the samples (SIMD), then, for :data:`_TILE` rows at a time,
     the factor, solves and inverse of :func:`_fit_from_sums` on SIMD lanes. The arithmetic of
     that batched path, without its features x samples intermediates (zero-filled data,
@@ -154,18 +154,17 @@ def _rows_kernel(y, rows, given, base, x, x_t, scale, centre_rows, tol, bound_fa
     centre = np.empty(_TILE)
     squares = np.empty(_TILE)
     weight_total = np.empty(_TILE)
+    weighted_total = np.empty(_TILE)
     scratch = np.empty(_TILE)
     n_rows = rows.shape[0]
     for r in range(n_rows):
         lane = r % _TILE
-        infinite = _weights_and_sums(y, rows[r], use_given, given, base, w, y0, mean, r, observed,
-                             weight_total, squares, lane)
+        infinite = _weights_and_sums(y, rows[r], use_given, given, base, w, y0, mean, r,
+                                     observed, weight_total, weighted_total, squares, lane)
         if infinite:
             return infinite
-        wy_total = 0.0
-        for j in range(n_samples):
-            wy_total += w[j] * y0[j]
-        c = wy_total / weight_total[lane] if (centre_rows and weight_total[lane] > 0) else 0.0
+        c = (weighted_total[lane] / weight_total[lane]
+             if (centre_rows and weight_total[lane] > 0) else 0.0)
         centre[lane] = c
         for a in range(n_coef):
             xw_a = 0.0
@@ -207,8 +206,8 @@ def _rows_kernel(y, rows, given, base, x, x_t, scale, centre_rows, tol, bound_fa
             dof = observed[g] - rank[g]
             if not (rss * 1e-9 >= bound_factor * squares[g]) and dof > 0:
                 # RSS from the sums lost its accuracy (a near-perfect fit): the residuals
-                _weights_and_sums(y, rows[out], use_given, given, base, w, y0, mean, out, observed,
-                          weight_total, squares, g)
+                _weights_and_sums(y, rows[out], use_given, given, base, w, y0, mean, out,
+                                  observed, weight_total, weighted_total, squares, g)
                 rss = 0.0
                 for j in range(n_samples):
                     if w[j] > 0:
@@ -234,15 +233,16 @@ def _rows_kernel(y, rows, given, base, x, x_t, scale, centre_rows, tol, bound_fa
 
 @numba.njit(inline="always")
 def _weights_and_sums(y, row, use_given, given, base, w, y0, mean, out, observed, weight_total,
-                      squares, lane):
+                      weighted_total, squares, lane):
     """One row's weights and zero-filled values (``w``, ``y0``), its mean of finite values
-    (``mean[out]``), and its observed count, weight total and sum of w y^2 (at ``lane``).
+    (``mean[out]``), and its observed count, sums of w, w y and w y^2 (at ``lane``).
     Returns the number of infinite values."""
     count = 0
     n_observed = 0
     infinite = 0
     total = 0.0
     w_total = 0.0
+    wy_total = 0.0
     wyy = 0.0
     for j in range(y.shape[1]):
         raw = np.float64(y[row, j])
@@ -259,10 +259,13 @@ def _weights_and_sums(y, row, use_given, given, base, w, y0, mean, out, observed
         n_observed += weight != 0
         total += value
         w_total += weight
-        wyy += weight * value * value
+        wy = weight * value
+        wy_total += wy
+        wyy += wy * value
     mean[out] = total / count if count > 0 else np.nan
     observed[lane] = n_observed
     weight_total[lane] = w_total
+    weighted_total[lane] = wy_total
     squares[lane] = wyy
     return infinite
 
@@ -373,13 +376,9 @@ def _sums_kernel(y, weights, y0, weighted_y, mean, n_observed, weight_total, wei
     w = np.empty(y.shape[1])
     for r in range(y.shape[0]):
         _weights_and_sums(y, r, True, weights, w, w, y0[r], mean, r, n_observed, weight_total,
-                          weighted_squares, r)
-        total = 0.0
+                          weighted_y_total, weighted_squares, r)
         for j in range(y.shape[1]):
-            product = w[j] * np.float64(y0[r, j])
-            weighted_y[r, j] = product
-            total += product
-        weighted_y_total[r] = total
+            weighted_y[r, j] = w[j] * np.float64(y0[r, j])
 
 
 def _cholesky_with_rank(
