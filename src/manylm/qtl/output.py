@@ -13,12 +13,11 @@ the temporary file are removed and an existing output is left untouched.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import secrets
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,13 +29,12 @@ from numpy.typing import NDArray
 
 from manylm.io import atomic_path, check_table_path
 from manylm.io.formats import FileFormat
-from manylm.io.tables import parquet_write_options
+from manylm.io.tables import opened_table_file, parquet_write_options
 from manylm.qtl.fdr import bh_adjust_written
 
 __all__ = ["REGIONS", "PairWriter", "table_columns"]
 
 REGIONS: tuple[str, ...] = ("trans", "cis")
-_GZIP_LEVEL = 1
 
 
 def table_columns(model: str, with_region: bool) -> list[str]:
@@ -177,7 +175,8 @@ class PairWriter:
         batches = self._read_spool()
         assert self.format is not None
         if self.format.name == "parquet":
-            with pq.ParquetWriter(tmp, schema, **parquet_write_options(schema)) as writer:
+            with (opened_table_file(tmp, self.format) as sink,
+                  pq.ParquetWriter(sink, schema, **parquet_write_options(schema)) as writer):
                 for batch, offset in batches:
                     writer.write_batch(self._final(batch, ids, adjusted, offset))
                 if self.n_written == 0:
@@ -187,18 +186,10 @@ class PairWriter:
         quoting = "needed" if self._needs_quotes(ids, self.format.delimiter) else "none"
         options = pacsv.WriteOptions(delimiter=self.format.delimiter, null_string="NA",
                                      quoting_style=quoting, quoting_header=quoting)
-        with open(tmp, "wb") as raw:
-            sink: IO[bytes] = raw
-            compressed = None
-            if self.format.gzip:
-                compressed = gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                           compresslevel=_GZIP_LEVEL, mtime=0)
-                sink = compressed  # type: ignore[assignment]
-            with pacsv.CSVWriter(sink, schema, write_options=options) as writer:
-                for batch, offset in batches:
-                    writer.write_batch(self._final(batch, ids, adjusted, offset))
-            if compressed is not None:
-                compressed.close()
+        with (opened_table_file(tmp, self.format) as sink,
+              pacsv.CSVWriter(sink, schema, write_options=options) as writer):
+            for batch, offset in batches:
+                writer.write_batch(self._final(batch, ids, adjusted, offset))
 
     def _needs_quotes(self, ids: pa.Array, delimiter: str) -> bool:
         """Whether an ID holds the delimiter, a quote or a line break (else nothing is quoted)."""
