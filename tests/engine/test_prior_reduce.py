@@ -25,3 +25,39 @@ def test_merged_candidates_are_the_top_of_all_ties_in_row_order(n_top: int) -> N
     np.testing.assert_array_equal(merged.rows, rows[expected])
     np.testing.assert_array_equal(merged.t, t[expected])
     np.testing.assert_array_equal(merged.stdev_unscaled, stdev[expected])
+
+
+@pytest.mark.parametrize("case", ["constant df", "varying df", "no residual df", "infinite prior df",
+                                  "not moderated", "missing"])
+def test_a_scalar_prior_gives_each_chunk_the_posteriors_of_the_whole(case: str) -> None:
+    """ScalarPrior.posterior on slices: bit for bit what estimate_prior gives every feature."""
+    from manylm.engine.prior_reduce import ScalarPrior, estimate_prior
+    from manylm.engine.run_inputs import prepare_run
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    design = np.column_stack([np.ones(8), np.repeat([0.0, 1.0], 4)])
+    model = prepare_run(np.zeros((2, 8)), design, coef=1, moderate=case != "not moderated").model
+    df = np.full(n, 6.0)
+    variance = rng.chisquare(4, n) / 4 * 0.3
+    if case in ("varying df", "no residual df", "missing"):
+        df = rng.choice([2.0, 5.0, 6.0], n)
+    if case == "no residual df":
+        df[::97] = 0.0
+    if case == "missing":
+        df[::89] = np.nan
+        variance[::89] = np.nan
+    if case == "infinite prior df":
+        variance = np.full(n, 0.3) * (1 + 1e-9 * rng.standard_normal(n))  # no spread: d0 = inf
+    estimate = estimate_prior(model, variance, df, None)
+    prior = ScalarPrior.of(estimate, df)
+    assert prior is not None
+    if case == "infinite prior df":
+        assert np.isinf(prior.df_prior)
+    for start in range(0, n, 1300):
+        stop = min(n, start + 1300)
+        chunk = prior.posterior(variance[start:stop], df[start:stop])
+        np.testing.assert_array_equal(chunk["s2_post"], estimate.s2_post[start:stop])
+        np.testing.assert_array_equal(chunk["df_total"], estimate.df_total[start:stop])
+        assert chunk["df_prior"] == estimate.df_prior
+        np.testing.assert_array_equal(chunk["s2_prior"], estimate.s2_prior)

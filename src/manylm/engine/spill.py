@@ -39,7 +39,8 @@ from numpy.typing import NDArray
 from manylm.engine.plan import format_bytes
 from manylm.errors import ManylmError
 
-__all__ = ["FeatureStore", "IdStore", "SpillDirectory", "disk_full_as_error"]
+__all__ = ["FeatureStore", "IdStore", "SpillDirectory", "disk_full_as_error", "field_path",
+           "write_field_rows"]
 
 PREFIX = ".manylm-spill-"
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -162,7 +163,7 @@ class FeatureStore:
             shape = (self.n_rows,) if width is None else (self.n_rows, width)
             self._arrays[name] = np.empty(shape, dtype=np.float64)
             return
-        path = self.directory / f"{self.prefix}{name}.f8"
+        path = field_path(self.directory, self.prefix, name)
         size = self.n_rows * (width or 1) * 8
         with disk_full_as_error(f"reserving {format_bytes(size)} of temporary files in "
                                 f"{self.directory}"):
@@ -243,6 +244,28 @@ class FeatureStore:
             self.drop(name)
 
 
+def field_path(directory: Path, prefix: str, name: str) -> Path:
+    """The file of a spilled :class:`FeatureStore` field."""
+    return directory / f"{prefix}{name}.f8"
+
+
+def write_field_rows(path: Path, start: int, values: NDArray[np.floating]) -> None:
+    """Rows ``start:start + len(values)`` of a one-column field's file (:func:`field_path`),
+    from another process than the store's owner (a Dask worker); the file must exist."""
+    data = np.ascontiguousarray(values, dtype=np.float64)
+    with disk_full_as_error(f"writing temporary files in {path.parent}"):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            _pwrite_all(fd, data.data.cast("B"), start * 8)
+        finally:
+            os.close(fd)
+
+
+def _as_large_string(ids: object) -> pa.Array:
+    array = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.large_string())
+    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+
+
 class IdStore:
     """Feature IDs (strings) for every row, appended in row order; in memory or in files.
 
@@ -272,10 +295,8 @@ class IdStore:
         if start != self._next_row:
             raise RuntimeError(f"feature IDs out of order: got row {start}, expected "
                                f"{self._next_row}")
-        array = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.large_string())
-        if array.type != pa.large_string():
-            array = array.cast(pa.large_string())
-        self._note_special(array)
+        array = _as_large_string(ids)
+        self.special |= special_characters(array, known=self.special)
         self._next_row += len(array)
         if self.directory is None:
             self._chunks.append(array)
@@ -291,17 +312,6 @@ class IdStore:
             _pwrite_all(self._offsets_fd, np.ascontiguousarray(shifted).data.cast("B"),
                         (start + 1) * 8)
         self._blob_size += last - first
-
-    def _note_special(self, array: pa.Array) -> None:
-        # One scan of the array's text bytes for the common case of plain IDs (the characters
-        # are ASCII, and UTF-8 uses no byte below 0x80 inside a multi-byte character, so a byte
-        # is one of them exactly when the text holds it; ~1 ns a byte, a regex over every ID
-        # costs ~100 ns an ID); each character is then looked for only if one is there.
-        if not _any_special_byte(array):
-            return
-        for char in ("\t", ",", '"', "\n", "\r"):
-            if char not in self.special and pc.any(pc.match_substring(array, char)).as_py():
-                self.special.add(char)
 
     @property
     def spilled(self) -> bool:
@@ -391,6 +401,22 @@ class IdStore:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             self.directory = None
+
+
+def special_characters(array: pa.Array, known: set[str] | frozenset[str] = frozenset()
+                       ) -> set[str]:
+    """The characters among tab, comma, quote and line breaks that IDs hold (those in
+    ``known`` are not looked for again): they make a text table quote its strings.
+
+    One scan of the text bytes for the common case of plain IDs (the characters are ASCII, and
+    UTF-8 uses no byte below 0x80 inside a multi-byte character, so a byte is one of them
+    exactly when the text holds it; ~1 ns a byte, a regex over every ID costs ~100 ns an ID);
+    each character is then looked for only if one is there.
+    """
+    if not _any_special_byte(array):
+        return set()
+    return {char for char in ("\t", ",", '"', "\n", "\r")
+            if char not in known and pc.any(pc.match_substring(array, char)).as_py()}
 
 
 #: The characters that make a text table quote its strings, as bytes.

@@ -58,7 +58,7 @@ from manylm.moderate.bstatistic import lods
 from manylm.moderate.moderated_fit import ModeratedFit
 
 __all__ = ["StreamingResult", "add_table_fields", "fit_streaming", "run_prepared",
-           "store_table_chunk"]
+           "store_table_chunk", "write_table_chunk"]
 
 
 @dataclass
@@ -360,9 +360,17 @@ def add_table_fields(run: PreparedRun, results: FeatureStore) -> None:
 def store_table_chunk(run: PreparedRun, results: FeatureStore, start: int,
                       columns: dict[str, NDArray[np.float64]]) -> None:
     """A chunk's table columns (and its sort key) into ``results`` from row ``start``."""
-    for name in run.value_columns:
-        if name in columns:  # the B-statistics may come later (_table_pass)
-            results.write(name, start, columns[name])
-    key = sort_key(columns, run.sort_by)
+    write_table_chunk(results.write, run.value_columns, run.sort_by, start, columns)
+
+
+def write_table_chunk(write: Callable[[str, int, NDArray[np.float64]], None],
+                      value_columns: Sequence[str], sort_by: str, start: int,
+                      columns: dict[str, NDArray[np.float64]]) -> None:
+    """``write(field, start, values)`` for each stored field of a chunk's table: its value
+    columns (those in ``columns``: the B-statistics may come later) and its sort key."""
+    for name in value_columns:
+        if name in columns:
+            write(name, start, columns[name])
+    key = sort_key(columns, sort_by)
     if key is not None:
-        results.write(SORT_KEY_FIELD, start, key)
+        write(SORT_KEY_FIELD, start, key)
