@@ -22,7 +22,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
-from manylm.engine.dask_backend import connect, fit_dask  # noqa: E402
+from manylm.engine.dask_backend import _warm_workers, connect, fit_dask  # noqa: E402
 
 FORMULA = "~ group + batch"
 RTOL = 1e-9
@@ -35,6 +35,7 @@ def client():
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=None)
     with distributed.Client(cluster) as dask_client:
+        _warm_workers(dask_client)  # as connect() does
         yield dask_client
     cluster.close()
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -104,7 +105,8 @@ def test_b_statistics_when_a_chunk_has_no_complete_row(data, sort_by: str) -> No
     {"coef": "group[B]", "trend": True, "robust": True, "sort_by": "none"},
     {"coef": ["group[B]", "batch[y]"], "robust": True},
     {"coef": "group[B]", "treat_lfc": 0.2},
-], ids=["t", "trend-robust-unsorted", "F", "treat"])
+    {"coef": "group[B]", "sort_by": "B"},
+], ids=["t", "trend-robust-unsorted", "F", "treat", "by-B"])
 def test_block_source_on_a_cluster(client, data, case: dict[str, Any]) -> None:
     options = {k: v for k, v in case.items() if k != "coef"}
     expected = reference(data, case["coef"], **options)
@@ -112,6 +114,33 @@ def test_block_source_on_a_cluster(client, data, case: dict[str, Any]) -> None:
                    coef=case["coef"], client=client, rows_per_task=61, **options)
     assert_same_table(got.table, expected)
     assert got.engine["name"] == "dask" and got.engine["tasks"] == 7
+    assert got.engine["client_spill"] == "disk, written by the workers"
+
+
+@pytest.mark.parametrize("sort_by", ["p", "B"])
+def test_workers_that_cannot_see_the_client_send_their_rows(client, data, monkeypatch,
+                                                           sort_by: str) -> None:
+    """Workers that do not see the client's spill directory (another machine) send the
+    table's rows through Dask instead of writing them: the same table."""
+    from manylm.engine import dask_tasks
+
+    expected = reference(data, "group[B]", sort_by=sort_by)
+    monkeypatch.setattr(dask_tasks.SharedTable, "reachable", lambda self: False)
+    got = fit_dask(ArraySource(data["expression"]), FORMULA, samples=data["samples"],
+                   coef="group[B]", client=client, rows_per_task=61, sort_by=sort_by)
+    assert got.engine["client_spill"] == "memory"
+    assert_same_table(got.table, expected)
+
+
+def test_a_table_task_that_cannot_see_the_directory_returns_its_rows(data, tmp_path) -> None:
+    """A worker that joins later and does not see the directory sends its rows (the token
+    decides: a directory of the same name elsewhere is not the client's)."""
+    from manylm.engine import dask_tasks
+
+    (tmp_path / dask_tasks.TOKEN_FILE).write_text("another run")
+    shared = dask_tasks.SharedTable(str(tmp_path), "this run", "table.", ("t",), "p")
+    assert not shared.reachable()
+    assert not dask_tasks.SharedTable(str(tmp_path / "gone"), "x", "", (), "p").reachable()
 
 
 def test_dask_arrays_with_weights_to_a_file(client, data, tmp_path: Path) -> None:
@@ -150,6 +179,15 @@ def test_a_lost_worker_is_replaced_and_the_table_is_the_same(client, data,
                    coef="group[B]", trend=True, client=client, rows_per_task=61)
     assert marker.exists()  # a worker did die, mid-run
     assert_same_table(got.table, expected)
+
+
+def test_every_worker_is_warmed_up(client) -> None:
+    """The workers loaded the compiled kernels when they joined (manylm.engine.dask_worker),
+    the one that replaced a lost worker too (after test_a_lost_worker...)."""
+    client.wait_for_workers(2, timeout=60)
+    names = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+    assert len(names) == 2
+    assert all("manylm-warm-up" in found for found in names.values())
 
 
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:

@@ -3,24 +3,28 @@
 One task per chunk of rows, as ``dask.delayed`` calls (the data: blocks of a dask.array, or
 blocks read by the workers themselves from a block source, which pickles as its path):
 
-1. **map**: read (or receive) a chunk, fit it (``fit_chunk``); the per-feature summaries stay in
-   the workers' memory (persisted).
-2. **reduce**: one task gathers the residual variances, df and means of all chunks (24 bytes per
-   feature) and estimates the prior; each chunk's posterior is a slice of it.
-3. **map**: each chunk's table rows (``table_chunk``); the client fetches them in row order and
-   does the global step (adjustment, ordering) and the writing exactly as the streaming engine
-   does, spilling to its own disk when the table does not fit its memory budget. With
+1. **map**: read (or receive) a chunk and fit it (``fit_task``); the per-feature summaries stay
+   in the workers' memory (persisted). Meanwhile the client gathers, chunk by chunk, what the
+   variance prior needs (residual variances and df: 16 bytes per feature) and the feature IDs.
+2. **reduce**: the client estimates the prior. When it is the same for every feature (no trend,
+   not robust) the chunks get its few numbers and make their own posteriors where their fits
+   are; otherwise each chunk's slice of the posteriors is sent to the cluster once.
+3. **map**: each chunk's table rows (``table_task``). Workers that see the client's spill
+   directory (the same machine, or a shared file system: :class:`~manylm.engine.dask_tasks.
+   SharedTable`) write them into its files; others send them. The client then does the global
+   step (adjustment, ordering) and the writing exactly as the streaming engine does. With
    B-statistics, the table tasks leave them out and also send each chunk's largest |t|
-   (``chunk_top``), those above a floor that a small round of tasks finds first (each
-   chunk's share of the largest |t|, ``share_of_top``), and the B-statistic's inputs per
-   feature (16 bytes); the client merges the
-   tops into the prior and computes the column (a chunk whose largest df is below the overall
-   one makes a second small round of tasks propose its top again). Sorting by B needs them in
-   the table: then two small reductions estimate the prior before the table tasks.
+   (``chunk_top``), those above a floor that the posterior tasks prepare (each chunk's share of
+   the largest |t|, ``share_of_top``), and the B-statistic's inputs per feature (16 bytes);
+   the client merges the tops into the prior and computes the column (a chunk whose largest
+   df is below the overall one makes a second small round of tasks propose its top again).
+   Sorting by B needs them in the table: then two small reductions estimate the prior before
+   the table tasks.
 
 A lost worker is Dask's business: its tasks are run again elsewhere, and the summaries it held
-are recomputed from the graph, so the table is the same. Every function here runs with the
-default scheduler when there is no ``distributed`` client (threads, in this process).
+are recomputed from the graph, so the table is the same (a table task run again writes the same
+rows again). Every function here runs with the default scheduler when there is no
+``distributed`` client (threads, in this process).
 """
 
 from __future__ import annotations
@@ -46,10 +50,13 @@ from manylm.engine import dask_tasks as tasks
 from manylm.engine.chunk_model import ChunkModel
 from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
+    PriorEstimate,
+    ScalarPrior,
     TopCandidates,
     TopFold,
     candidate_floor,
     coefficient_prior,
+    estimate_prior,
     share_of_top,
 )
 from manylm.engine.run_inputs import PreparedRun, prepare_run
@@ -69,7 +76,7 @@ __all__ = ["connect", "fit_dask", "run_prepared_on_dask"]
 
 #: Target bytes of the values of one task's chunk (float64): large enough that the per-task
 #: overhead (~1 ms on the scheduler, a round trip for the results) vanishes.
-TASK_BYTES = 64 * 1024**2
+TASK_BYTES = 128 * 1024**2
 
 
 def _dask() -> Any:
@@ -85,7 +92,8 @@ def _dask() -> Any:
 def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     """A ``distributed`` client: ``"local"`` starts a LocalCluster (one single-threaded worker
     process per core); any other value is the address of a running scheduler to join (waiting
-    up to ``timeout`` for it to answer)."""
+    up to ``timeout`` for it to answer). Either way the workers load manylm's compiled kernels
+    first (:class:`~manylm.engine.dask_worker.WarmUp`), as part of the start-up."""
     _dask()
     try:
         from distributed import Client, LocalCluster
@@ -99,6 +107,7 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
                                dashboard_address=None)
         try:
             with Client(cluster) as client:
+                _warm_workers(client)
                 yield client
         finally:
             cluster.close()
@@ -112,7 +121,21 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
             "--dask local for a cluster on this machine."
         ) from None
     with client:
+        _warm_workers(client)
         yield client
+
+
+def _warm_workers(client: Any) -> None:
+    from manylm.engine.dask_worker import WarmUp
+
+    try:
+        client.register_plugin(WarmUp())
+    except Exception as error:  # raised on a worker: its environment, not this request
+        raise InputError(
+            f"The Dask workers could not load manylm ({type(error).__name__}: {error}). "
+            "Install the same version of manylm (with its dependencies) where the workers "
+            "run."
+        ) from None
 
 
 def fit_dask(
@@ -192,62 +215,80 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
     spans = _spans(run, rows_per_task)
     tag = uuid.uuid4().hex[:8]
     model = delayed(run.model, name=f"manylm-model-{tag}", traverse=False)
-    states = [delayed(tasks.fit_task, pure=True)(
-        model, _chunk_input(run, start, stop, tag), _weights_input(run, start, stop, tag),
-        start) for start, stop in spans]
-    states = list(_persist(dask, client, states))
-    if client is not None:
-        from distributed import wait
-
-        wait(states)  # for the timings only: the reduce would wait for them anyway
-    variances = [delayed(tasks.variance_parts)(state) for state in states]
-    prior = delayed(tasks.prior_task)(model, variances)
-    if progress is not None:
-        progress(run.n_features)
-    timings["fit"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    (prior,) = _persist(dask, client, [prior])
-    posteriors = [delayed(tasks.posterior_task)(prior, start, stop) for start, stop in spans]
-    posteriors = list(_persist(dask, client, posteriors))
     chunk_model = run.model
-    n_keep = int(np.ceil(chunk_model.proportion / 2 * run.n_features))
-    with_lods = chunk_model.has_lods and "lods" in run.value_columns
-    lods_later = with_lods and run.sort_by != "B"  # sorting by B needs them in the table
-    var_prior = ({} if lods_later else
-                 _coefficient_priors(dask, client, chunk_model, model, states, posteriors,
-                                     prior, spans))
-    summary, s2_prior_median = _gather(dask, client, [delayed(tasks.prior_summary)(prior),
-                                                      delayed(tasks.prior_median)(prior)])
-    timings["prior"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    floor = (_floor_of_top(dask, client, model, states, posteriors, spans, n_keep)
-             if lods_later else -np.inf)
-    tables = [delayed(tasks.table_task)(model, state, posterior, var_prior, start,
-                                        n_keep if lods_later else None, floor)
-              for state, posterior, (start, _) in zip(states, posteriors, spans, strict=True)]
-    plan = plan_streaming(run.n_features, run.model.design.n_samples,
-                          run.model.n_coefficients, memory=memory, n_jobs=1,
-                          trend=run.model.trend, robust=run.model.robust)
+    plan = plan_streaming(run.n_features, chunk_model.design.n_samples,
+                          chunk_model.n_coefficients, memory=memory, n_jobs=1,
+                          trend=chunk_model.trend, robust=chunk_model.robust)
     parent = Path(spill_dir) if spill_dir is not None else (
         Path(out).absolute().parent if out is not None and os.fspath(out) != "-"
         else Path(tempfile.gettempdir()))
     with sigterm_as_interrupt(), SpillDirectory(parent) as directory:
-        spill_path = directory.path if plan.spill else None
-        results = FeatureStore(run.n_features, spill_path, prefix="table.")
+        assert directory.path is not None
+        shared = _shared_table(client, directory.path, run)
+        spill_path = directory.path if plan.spill or shared is not None else None
+        results = FeatureStore(run.n_features, spill_path, prefix=TABLE_PREFIX)
         ids = None if run.positional_ids else IdStore(run.n_features, spill_path)
         try:
-            add_table_fields(run, results)
-            later = _LaterBStatistics(results, n_keep) if lods_later else None
-            # Chunk tables arrive in row order, a few in flight at a time.
-            for (start, _), (columns, chunk_ids, extra) in zip(
-                    spans, _in_order(dask, client, tables, window=8), strict=True):
-                store_table_chunk(run, results, start, columns)
+            states = [delayed(tasks.fit_task, pure=True)(
+                model, _chunk_input(run, start, stop, tag),
+                _weights_input(run, start, stop, tag), start, stop, run.samples)
+                for start, stop in spans]
+            states = list(_persist(dask, client, states))
+            # What the prior needs of each feature, and the IDs, come while the workers fit
+            # (the client has nothing else to do then): the prior is estimated here.
+            gathered = _FitSummaries(run.n_features, chunk_model.trend)
+            for (start, _), (chunk_ids, *parts) in zip(spans, _in_order(
+                    dask, client, [delayed(tasks.fit_summary)(s, chunk_model.trend, ids is not None)
+                                   for s in states], window=8), strict=True):
+                gathered.add(start, *parts)
                 if ids is not None:
                     ids.append(start, chunk_ids)
+            if progress is not None:
+                progress(run.n_features)
+            timings["fit"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            prior = gathered.prior(chunk_model)
+            del gathered
+            n_keep = int(np.ceil(chunk_model.proportion / 2 * run.n_features))
+            with_lods = chunk_model.has_lods and "lods" in run.value_columns
+            lods_later = with_lods and run.sort_by != "B"  # sorting by B needs them in the table
+            # With the B-statistics later, each posterior also holds the chunk's share of the
+            # largest |t|, whose merge is a floor under the candidates (share_of_top).
+            posteriors = list(_persist(dask, client, [
+                delayed(tasks.posterior_task)(
+                    chunk_prior, state, model,
+                    share_of_top(n_keep, stop - start, run.n_features) if lods_later else 0)
+                for state, chunk_prior, (start, stop) in zip(
+                    states, _chunk_priors(client, prior, spans), spans, strict=True)]))
+            refuse_duplicate_ids(ids, run.source.path)  # meanwhile, the workers moderate
+            summary = prior.summary() if prior.moderated else {}
+            s2_prior_median = prior.s2_prior_median
+            var_prior = ({} if lods_later else
+                         _coefficient_priors(dask, client, chunk_model, model, states,
+                                             posteriors, s2_prior_median, spans))
+            floor = -np.inf
+            if lods_later:
+                (top_range,) = _gather(dask, client, [_tree(
+                    [delayed(tasks.share_of_top_part)(p) for p in posteriors],
+                    tasks.merge_t_ranges_task, n_keep)])
+                floor = candidate_floor(top_range, n_keep)
+            timings["prior"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            tables = [delayed(tasks.table_task)(model, state, posterior, var_prior, start,
+                                                n_keep if lods_later else None, floor, shared)
+                      for state, posterior, (start, _) in zip(states, posteriors, spans,
+                                                              strict=True)]
+            add_table_fields(run, results)
+            later = _LaterBStatistics(results, n_keep) if lods_later else None
+            # Chunk tables arrive in row order, a few in flight at a time (or only word that
+            # the workers wrote them into the files of ``results``).
+            for (start, _), (columns, extra) in zip(
+                    spans, _in_order(dask, client, tables, window=8), strict=True):
+                if columns is not None:
+                    store_table_chunk(run, results, start, columns)
                 if later is not None:
                     later.add(start, extra)
             if later is not None:
-
                 propose = functools.partial(_proposed_tops, dask, client, model,
                                             list(zip(states, posteriors, spans, strict=True)))
                 b_prior = later.fold.prior(
@@ -256,7 +297,6 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
                 del propose  # the chunks' fits on the workers are no longer needed
                 later.write(b_prior, chunk_model.proportion, plan.pass_rows)
             del states, posteriors, prior, tables
-            refuse_duplicate_ids(ids, run.source.path)
             timings["table"] = time.perf_counter() - clock
             clock = time.perf_counter()
             table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,
@@ -270,12 +310,71 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
     return StreamingResult(
         table=table, n_features=run.n_features, moderated=run.model.moderate, prior=summary,
         engine={"name": "dask", "scheduler": _scheduler_name(client), "tasks": len(spans),
-                "rows_per_task": spans[0][1] - spans[0][0], "client_spill":
-                "disk" if plan.spill else "memory"},
+                "rows_per_task": spans[0][1] - spans[0][0],
+                "client_spill": "memory" if spill_path is None else (
+                    "disk" if shared is None else "disk, written by the workers")},
         timings=timings)
 
 
 # ------------------------------------------------------------------------------ graph parts
+
+
+class _FitSummaries:
+    """What the variance prior needs of every feature, gathered chunk by chunk on the client
+    (16 bytes per feature, 24 with a trend: what the plan reserves for the prior)."""
+
+    def __init__(self, n_rows: int, trend: bool) -> None:
+        self.variance = np.empty(n_rows)
+        self.df = np.empty(n_rows)
+        self.mean = np.empty(n_rows) if trend else None
+
+    def add(self, start: int, variance: NDArray[np.float64], df: NDArray[np.float64],
+            mean: NDArray[np.float64] | None) -> None:
+        stop = start + variance.shape[0]
+        self.variance[start:stop] = variance
+        self.df[start:stop] = df
+        if self.mean is not None:
+            self.mean[start:stop] = mean
+
+    def prior(self, model: ChunkModel) -> PriorEstimate | ScalarPrior:
+        """The variance prior: a :class:`ScalarPrior` unless it varies by feature."""
+        estimate = estimate_prior(model, self.variance, self.df, self.mean)
+        return ScalarPrior.of(estimate, self.df) or estimate
+
+
+def _chunk_priors(client: Any, prior: PriorEstimate | ScalarPrior,
+                  spans: list[tuple[int, int]]) -> list[Any]:
+    """What each chunk's posterior task gets: the scalar prior itself (a few numbers), or the
+    chunk's slices of the per-feature posteriors, sent to the cluster once."""
+    if isinstance(prior, ScalarPrior):
+        return [prior] * len(spans)
+    arrays = prior.per_feature()
+    slices = [{**{name: values[start:stop].copy() for name, values in arrays.items()},
+               **prior.scalars()} for start, stop in spans]
+    if client is None:
+        return slices
+    return list(client.scatter(slices))
+
+
+#: File prefix of the client's table fields in its spill directory.
+TABLE_PREFIX = "table."
+
+
+def _shared_table(client: Any, directory: Path, run: PreparedRun) -> tasks.SharedTable | None:
+    """The spill directory as a :class:`~manylm.engine.dask_tasks.SharedTable` when every
+    worker sees it (None without a ``distributed`` client, or when one does not)."""
+    if client is None:
+        return None
+    token = uuid.uuid4().hex
+    (directory / tasks.TOKEN_FILE).write_text(token)
+    shared = tasks.SharedTable(str(directory), token, TABLE_PREFIX, tuple(run.value_columns),
+                               run.sort_by)
+    try:
+        seen = client.run(shared.reachable)
+    except Exception:  # a worker that cannot answer: the chunks come through Dask
+        return None
+    return shared if seen and all(seen.values()) else None
+
 
 
 def _proposed_tops(dask: Any, client: Any, model: Any, chunks: list[tuple[Any, Any, Any]],
@@ -297,7 +396,7 @@ class _LaterBStatistics:
     like them) until :meth:`write` has made the ``lods`` column from them and the stored t.
     """
 
-    FIELDS = ("b.stdev_unscaled", "b.df_total", "b.df_prior")
+    FIELDS = tasks.LATER_B_FIELDS
 
     def __init__(self, results: FeatureStore, n_keep: int) -> None:
         self.results = results
@@ -307,14 +406,15 @@ class _LaterBStatistics:
             results.add(name)
 
     def add(self, start: int, extra: Any) -> None:
+        """A chunk's top |t| and per-feature inputs (None: a worker wrote them, see
+        :class:`~manylm.engine.dask_tasks.SharedTable`)."""
         top, stdev, df_total, df_prior = extra
         self.fold.add(*top)
-        self.results.write("b.stdev_unscaled", start, stdev)
-        self.results.write("b.df_total", start, df_total)
-        if np.ndim(df_prior) == 0:
+        for name, values in zip(self.FIELDS, (stdev, df_total, df_prior), strict=True):
+            if values is not None and np.ndim(values):
+                self.results.write(name, start, np.asarray(values, dtype=np.float64))
+        if df_prior is not None and np.ndim(df_prior) == 0:
             self.df_prior = float(df_prior)
-        else:
-            self.results.write("b.df_prior", start, np.asarray(df_prior, dtype=np.float64))
 
     def write(self, var_prior: float, proportion: float, block_rows: int) -> None:
         results = self.results
@@ -350,8 +450,7 @@ def _chunk_input(run: PreparedRun, start: int, stop: int, tag: str) -> Any:
     source = run.source
     if isinstance(source, tasks.DaskArraySource):
         return source.block(start, stop, run.samples)
-    handle = delayed(source, name=f"manylm-source-{tag}", traverse=False)
-    return delayed(tasks.read_task, pure=True)(handle, start, stop, run.samples)
+    return delayed(source, name=f"manylm-source-{tag}", traverse=False)  # read by fit_task
 
 
 def _weights_input(run: PreparedRun, start: int, stop: int, tag: str) -> Any:
@@ -362,8 +461,7 @@ def _weights_input(run: PreparedRun, start: int, stop: int, tag: str) -> Any:
         return None
     if isinstance(weights, tasks.DaskArraySource):
         return weights.block(start, stop, run.samples)
-    handle = delayed(weights, name=f"manylm-weights-{tag}", traverse=False)
-    return delayed(tasks.read_task, pure=True)(handle, start, stop, run.samples)
+    return delayed(weights, name=f"manylm-weights-{tag}", traverse=False)
 
 
 def _persist(dask: Any, client: Any, items: list[Any]) -> list[Any]:
@@ -426,7 +524,7 @@ def _scheduler_name(client: Any) -> str:
 
 
 def _coefficient_priors(dask: Any, client: Any, chunk_model: ChunkModel, model: Any,
-                        states: list[Any], posteriors: list[Any], prior: Any,
+                        states: list[Any], posteriors: list[Any], s2_prior_median: float,
                         spans: list[tuple[int, int]]) -> dict[int, float]:
     """The B-statistic's prior: two tree reductions over the chunks (see prior_reduce)."""
     from dask import delayed
@@ -444,28 +542,11 @@ def _coefficient_priors(dask: Any, client: Any, chunk_model: ChunkModel, model: 
                                                 merged.df_max, floor, start)
                  for state, posterior, (start, _) in zip(states, posteriors, spans,
                                                          strict=True)]
-    best, median = _gather(dask, client, [_tree(proposals, tasks.merge_candidates_task, n_top),
-                                          delayed(tasks.prior_median)(prior)])
+    (best,) = _gather(dask, client, [_tree(proposals, tasks.merge_candidates_task, n_top)])
     return {j: coefficient_prior(best, merged.n_valid, merged.df_max,
                                  proportion=chunk_model.proportion,
                                  stdev_coef_lim=chunk_model.stdev_coef_lim,
-                                 s2_prior_median=median)}
-
-
-def _floor_of_top(dask: Any, client: Any, model: Any, states: list[Any],
-                  posteriors: list[Any], spans: list[tuple[int, int]], n_keep: int) -> float:
-    """A lower bound of the overall ``n_keep``-th largest |t|, from a small share of each
-    chunk's largest (:func:`share_of_top`): the table tasks, which run at once, then send only
-    their candidates above it (without it, up to ``n_keep`` each: 50,000 per task at 10^7
-    features, most of the table phase's time)."""
-    from dask import delayed
-
-    n_rows = spans[-1][1]
-    ranges = [delayed(tasks.t_range_task)(model, state, posterior, 0,
-                                          share_of_top(n_keep, stop - start, n_rows))
-              for state, posterior, (start, stop) in zip(states, posteriors, spans, strict=True)]
-    (merged,) = _gather(dask, client, [_tree(ranges, tasks.merge_t_ranges_task, n_keep)])
-    return candidate_floor(merged, n_keep)
+                                 s2_prior_median=s2_prior_median)}
 
 
 def _tree(items: list[Any], merge: Any, argument: Any, fan_in: int = 8) -> Any:

@@ -1,7 +1,7 @@
 """The tasks Dask workers run for :mod:`manylm.engine.dask_backend`: the chunk functions.
 
 Each task is a thin wrapper around a function of the streaming engine (``fit_chunk``,
-``estimate_prior``, ``moderated_chunk``, ``table_chunk``...), with the chunk's state passed as a
+``moderated_chunk``, ``table_chunk``, ``t_range``...), with the chunk's state passed as a
 plain dict of arrays so that it pickles cheaply between workers. A dask array input is seen as a
 block source by the checks; its blocks stay lazy and reach the fit tasks as arrays.
 """
@@ -9,6 +9,8 @@ block source by the checks; its blocks stay lazy and reach the fit tasks as arra
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,7 @@ from manylm.engine.chunk_model import (
     table_chunk,
 )
 from manylm.engine.prior_reduce import (
-    PriorEstimate,
+    ScalarPrior,
     TopCandidates,
     TRange,
     chunk_top,
@@ -33,21 +35,33 @@ from manylm.engine.prior_reduce import (
     t_range,
     top_candidates,
 )
+from manylm.engine.spill import field_path, write_field_rows
+from manylm.engine.streaming import write_table_chunk
 from manylm.errors import DataError
 from manylm.io.feature_blocks import FeatureBlockSource, id_array
 
-__all__ = ["DaskArraySource", "as_dask_source"]
+__all__ = ["LATER_B_FIELDS", "DaskArraySource", "SharedTable", "as_dask_source", "warm_up"]
 
 
-def read_task(source: FeatureBlockSource, start: int, stop: int,
-              samples: list[str] | None) -> tuple[NDArray[np.floating], pa.Array]:
+def read_chunk(source: FeatureBlockSource, start: int, stop: int,
+               samples: list[str] | None) -> tuple[NDArray[np.floating], pa.Array]:
     """Read a chunk on the worker: its values and feature IDs (Arrow text)."""
     block = source.read(start, stop, samples)
     return block.values, block.id_array
 
 
-def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int) -> dict[str, Any]:
-    """Map 1: fit a chunk; its state is the fit's per-feature arrays and the IDs."""
+def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
+             samples: list[str] | None) -> dict[str, Any]:
+    """Map 1: fit rows ``start:stop``; their state is the fit's per-feature arrays and the IDs.
+
+    ``chunk`` (and ``weights``, a weights matrix or None) are ``(values, ids)`` as a block of
+    a dask array arrives, or the block source to read them from (columns ``samples``): then
+    in this task, so that the values do not wait in the worker's memory between two tasks.
+    """
+    if not isinstance(chunk, tuple):
+        chunk = read_chunk(chunk, start, stop, samples)
+    if weights is not None and not isinstance(weights, tuple):
+        weights = read_chunk(weights, start, stop, samples)
     values, ids = chunk
     weight_values = None
     if weights is not None:
@@ -61,34 +75,41 @@ def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int) -> dict[st
     return state
 
 
-def variance_parts(state: dict[str, Any]) -> tuple[NDArray[np.float64], ...]:
-    """What the prior needs of a chunk: residual variances, df, means."""
-    return state["residual_variance"], state["df_residual"], state["mean"]
+def fit_summary(state: dict[str, Any], trend: bool, with_ids: bool) -> tuple[Any, ...]:
+    """What the client gathers of a fitted chunk while the others fit: its feature IDs (None
+    with ``with_ids`` false), residual variances, df, and the means with a trend (the variance
+    prior's inputs: 16 or 24 bytes per feature)."""
+    return (state["ids"] if with_ids else None, state["residual_variance"],
+            state["df_residual"], state["mean"] if trend else None)
 
 
-def prior_task(model: ChunkModel, parts: list[tuple[NDArray[np.float64], ...]]
-               ) -> PriorEstimate:
-    """Reduce 1: the variance prior from every chunk's variances."""
-    variance, df, mean = (np.concatenate([p[k] for p in parts]) for k in range(3))
-    return estimate_prior(model, variance, df, mean if model.trend else None)
+#: The key of a posterior that holds the chunk's share of the largest |t| (posterior_task).
+SHARE_OF_TOP = "share of top"
 
 
-def posterior_task(prior: PriorEstimate, start: int, stop: int) -> dict[str, Any]:
-    """A chunk's slice of the per-feature posterior (and the scalar prior values)."""
-    posterior: dict[str, Any] = {name: values[start:stop].copy()
-                                 for name, values in prior.per_feature().items()}
-    posterior.update(prior.scalars())
+def posterior_task(prior: ScalarPrior | dict[str, Any], state: dict[str, Any],
+                   model: ChunkModel | None = None, share: int = 0) -> dict[str, Any]:
+    """A chunk's posterior variances and total df (and the scalar prior values): made from its
+    fit with a scalar prior (the task then runs where the fit is), else ``prior`` is the
+    chunk's slice of them.
+
+    With ``share`` > 0, it also holds (under :data:`SHARE_OF_TOP`) the :class:`TRange` of the
+    chunk's ``share`` largest moderated |t| of its first tested coefficient: made here, where
+    the chunk is moderated anyway, for the floor of the B-statistic's candidates.
+    """
+    posterior: dict[str, Any] = (
+        prior.posterior(state["residual_variance"], state["df_residual"])
+        if isinstance(prior, ScalarPrior) else dict(prior))
+    if share > 0:
+        assert model is not None
+        posterior[SHARE_OF_TOP] = t_range(moderated_chunk(model, state, posterior, {}), 0, share)
     return posterior
 
 
-def prior_summary(prior: PriorEstimate) -> dict[str, Any]:
-    """The prior as the run record shows it."""
-    return prior.summary() if prior.moderated else {}
-
-
-def prior_median(prior: PriorEstimate) -> float:
-    """The median prior variance (the B-statistic's scale)."""
-    return prior.s2_prior_median
+def share_of_top_part(posterior: dict[str, Any]) -> TRange:
+    """The :data:`SHARE_OF_TOP` a posterior holds (a few hundred numbers: the merge moves
+    these instead of the posteriors)."""
+    return posterior[SHARE_OF_TOP]
 
 
 def t_range_task(model: ChunkModel, state: dict[str, Any], posterior: dict[str, Any],
@@ -115,22 +136,102 @@ def merge_candidates_task(n_top: int, *parts: TopCandidates) -> TopCandidates:
     return merge_candidates(list(parts), n_top)
 
 
+#: What the B-statistics computed later need of each feature, kept beside the table's
+#: columns (see dask_backend._LaterBStatistics).
+LATER_B_FIELDS = ("b.stdev_unscaled", "b.df_total", "b.df_prior")
+#: The name of the file that tells a worker it sees the client's directory (SharedTable).
+TOKEN_FILE = "shared-with-workers"
+
+
+@dataclass(frozen=True)
+class SharedTable:
+    """The client's spill directory, where the table tasks write their chunks themselves.
+
+    The table's rows are most of what a run moves (~70 bytes per feature): sent to the client,
+    they cost more than computing them. A worker that sees the directory (same machine, or a
+    shared file system: it finds :data:`TOKEN_FILE` there with ``token`` in it) writes its
+    chunk's rows into the client's field files (:class:`~manylm.engine.spill.FeatureStore`,
+    file prefix ``prefix``); any other sends them.
+    """
+
+    directory: str
+    token: str
+    prefix: str
+    value_columns: tuple[str, ...]
+    sort_by: str
+
+    def reachable(self) -> bool:
+        try:
+            return (Path(self.directory) / TOKEN_FILE).read_text() == self.token
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    def write_rows(self, name: str, start: int, values: NDArray[np.floating]) -> None:
+        write_field_rows(field_path(Path(self.directory), self.prefix, name), start, values)
+
+
 def table_task(model: ChunkModel, state: dict[str, Any], posterior: dict[str, Any],
                var_prior: dict[int, float], start: int = 0, n_keep: int | None = None,
-               floor: float = -np.inf
-               ) -> tuple[dict[str, NDArray[np.float64]], pa.Array, Any]:
-    """Map 2: a chunk's table columns (unsorted, unadjusted), its feature IDs and, when the
-    B-statistics come later (``n_keep`` given), what they need: the chunk's ``n_keep`` largest
-    |t| at least ``floor`` (:func:`chunk_top`), its unscaled standard deviations, total df
-    and prior df."""
+               floor: float = -np.inf, shared: SharedTable | None = None
+               ) -> tuple[dict[str, NDArray[np.float64]] | None, Any]:
+    """Map 2: a chunk's table columns (unsorted, unadjusted) and, when the B-statistics come
+    later (``n_keep`` given), what they need: the chunk's ``n_keep`` largest |t| at least
+    ``floor`` (:func:`chunk_top`), its unscaled standard deviations, total df and prior df.
+
+    With ``shared`` reachable, the columns (and the sort key, and the per-feature inputs of the
+    B-statistics) are written into the client's files instead: the columns are then None, and
+    so are the arrays of the extra (the prior df too when it varies by feature).
+    """
     result = moderated_chunk(model, state, posterior, var_prior)
     columns = table_chunk(model, result, lods=n_keep is None)
-    if n_keep is None:
-        return columns, state["ids"], None
-    extra = (chunk_top(result, start, n_keep, known_floor=floor),
-             np.ascontiguousarray(state["stdev_unscaled"][:, 0], dtype=np.float64),
-             np.asarray(posterior["df_total"], dtype=np.float64), posterior["df_prior"])
-    return columns, state["ids"], extra
+    extra: Any = None
+    if n_keep is not None:
+        extra = (chunk_top(result, start, n_keep, known_floor=floor),
+                 np.ascontiguousarray(state["stdev_unscaled"][:, 0], dtype=np.float64),
+                 np.asarray(posterior["df_total"], dtype=np.float64), posterior["df_prior"])
+    if shared is None or not shared.reachable():
+        return columns, extra
+    write_table_chunk(shared.write_rows, shared.value_columns, shared.sort_by, start, columns)
+    if extra is not None:
+        top, stdev, df_total, df_prior = extra
+        for name, values in zip(LATER_B_FIELDS, (stdev, df_total, df_prior), strict=True):
+            if np.ndim(values):
+                shared.write_rows(name, start, np.asarray(values, dtype=np.float64))
+        extra = (top, None, None, None if np.ndim(df_prior) else df_prior)
+    return None, extra
+
+
+def warm_up() -> float:
+    """Run every chunk function once on a tiny made-up chunk; returns the seconds it took.
+
+    A fresh worker process otherwise loads numba's compiled kernels (and the readers'
+    modules) inside the first real task of a run: about a second per worker, as much as
+    fitting 10^6 features. Float32 and float64 data are both loaded (Parquet and Zarr
+    inputs are often float32).
+    """
+    import time
+
+    import pyarrow.parquet  # noqa: F401  (the readers' modules, imported by read tasks)
+
+    from manylm.engine.run_inputs import prepare_run
+
+    clock = time.perf_counter()
+    generator = np.random.default_rng(0)
+    n_rows, n_samples = 64, 8
+    design = np.column_stack([np.ones(n_samples), np.repeat([0.0, 1.0], n_samples // 2)])
+    ids = pa.array([f"f{i}" for i in range(n_rows)], type=pa.large_string())
+    for dtype in (np.float32, np.float64):
+        values = generator.standard_normal((n_rows, n_samples)).astype(dtype)
+        model = prepare_run(values, design, coef=1).model
+        state = fit_task(model, (values, ids), None, 0, n_rows, None)
+        _, variance, df, _ = fit_summary(state, False, True)
+        prior = ScalarPrior.of(estimate_prior(model, variance, df, None), df)
+        assert prior is not None
+        posterior = posterior_task(prior, state, model, 4)
+        t_range_task(model, state, posterior, 0, 4)
+        table_task(model, state, posterior, {}, 0, 4)
+        table_task(model, state, posterior, {0: 1.0})
+    return time.perf_counter() - clock
 
 
 class DaskArraySource:
@@ -180,7 +281,7 @@ class DaskArraySource:
 
 def with_ids(values: Any, ids: NDArray[np.object_]) -> tuple[NDArray[np.floating],
                                                             NDArray[np.object_]]:
-    """A dask array chunk (computed) with its IDs, as a read task returns them."""
+    """A dask array chunk (computed) with its IDs, as :func:`read_chunk` returns them."""
     array = np.ascontiguousarray(values)
     if array.dtype != np.float32:
         array = array.astype(np.float64, copy=False)
