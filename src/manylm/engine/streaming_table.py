@@ -50,8 +50,8 @@ from manylm.io.delimited_rows import format_rows
 from manylm.io.tables import check_table_path, opened_table_file, parquet_write_options
 from manylm.parallel import cpu_count
 
-__all__ = ["SORT_KEY_FIELD", "TableWriter", "adjust_and_order", "collect_table", "finish_table",
-           "open_table", "sort_key", "write_table_blocks"]
+__all__ = ["SORT_KEY_FIELD", "GlobalOrder", "TableWriter", "adjust_and_order", "collect_table",
+           "finish_table", "open_table", "sort_key", "write_table_blocks"]
 
 ID_COLUMN = "feature"
 #: Rows per written block: formatted text is ~130 bytes per row, a few blocks are in flight.
@@ -471,31 +471,41 @@ def sort_key(columns: dict[str, NDArray[np.float64]], sort_by: str) -> NDArray[n
     return None
 
 
+class GlobalOrder(NamedTuple):
+    """What :func:`adjust_and_order` gives: the adjusted p-values, the table's row order (None:
+    row order) and, when made on the way, the p-values in that order."""
+
+    adjusted: NDArray[np.floating]
+    order: NDArray[np.intp] | None
+    p_in_order: NDArray[np.float64] | None = None
+
+
 def adjust_and_order(p: NDArray[np.float64], key: NDArray[np.float64] | None, adjust: str,
-                     sort_by: str, *, in_output_order: bool = False
-                     ) -> tuple[NDArray[np.floating], NDArray[np.intp] | None]:
+                     sort_by: str, *, in_output_order: bool = False) -> GlobalOrder:
     """The global step: adjusted p-values over all features, and the table's row order.
 
     The adjusted p-values come in row order, or in the table's order when
     ``in_output_order`` (for a table sorted by p they are made in that order: no scatter to
-    row order and gather back). Holds the p-values, their order and the adjusted values
-    (about 48 bytes per feature at the peak, plus 16 for another sort key). Ties, and NaN
-    (last), keep row order, as R's ``order``.
+    row order and gather back, and the p-values in that order come too). Holds the p-values,
+    their order and the adjusted values (about 48 bytes per feature at the peak, plus 16 for
+    another sort key). Ties, and NaN (last), keep row order, as R's ``order``.
     """
     by_p = stable_argsort(p)
-    in_p_order = adjust_sorted(p[by_p], adjust)
+    p_in_order = p[by_p]
+    in_p_order = adjust_sorted(p_in_order, adjust)
     if sort_by == "p" and in_output_order:
-        return in_p_order, by_p
+        return GlobalOrder(in_p_order, by_p, p_in_order)
+    del p_in_order
     adjusted = np.empty(p.shape)
     adjusted[by_p] = in_p_order
     del in_p_order
     if sort_by == "p":
-        return adjusted, by_p
+        return GlobalOrder(adjusted, by_p)
     del by_p
     if sort_by == "none" or key is None:
-        return adjusted, None
+        return GlobalOrder(adjusted, None)
     order = stable_argsort(key)
-    return (adjusted[order] if in_output_order else adjusted), order
+    return GlobalOrder(adjusted[order] if in_output_order else adjusted, order)
 
 
 SORT_KEY_FIELD = "sort key"
@@ -513,8 +523,8 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
     """
     key = results.read_all(SORT_KEY_FIELD) if sort_by not in ("p", "none") else None
     in_place = (sort_by != "none" and results.spilled and _sortable_in_place(results, ids))
-    adjusted, order = adjust_and_order(results.read_all("p_value"), key, adjust, sort_by,
-                                       in_output_order=in_place)
+    adjusted, order, p_in_order = adjust_and_order(results.read_all("p_value"), key, adjust,
+                                                   sort_by, in_output_order=in_place)
     del key
     results.add("adj_p_value")
     n_threads = cpu_count()
@@ -523,8 +533,12 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
         assert order is not None
         results.write("adj_p_value", 0, adjusted)
         del adjusted
-        _sort_fields_in_place(results, [c for c in columns if c != "adj_p_value"], order,
-                              n_threads)
+        to_sort = [c for c in columns if c != "adj_p_value"]
+        if p_in_order is not None:  # made in output order by the adjustment
+            results.write("p_value", 0, p_in_order)
+            to_sort.remove("p_value")
+        del p_in_order
+        _sort_fields_in_place(results, to_sort, order, n_threads)
     else:
         results.write("adj_p_value", 0, adjusted)
         del adjusted
