@@ -242,12 +242,15 @@ def warm_page_cache(path: Path) -> None:
 
 
 def warm_compiled_code(scratch: Path) -> None:
-    """Fit and write a small table, untimed: numba compiles manylm's kernels on first use and
-    caches them on disk, so no measured run pays that (a few seconds, once per install)."""
+    """Fit and write a small table with each engine, untimed: numba compiles manylm's kernels
+    on first use and caches them on disk, so no measured run pays that (a few seconds, once
+    per install; a small file alone would only take the in-memory engine's)."""
     path = ensure_data(50_000, 100, scratch)
     log("[warm-up: compiling the kernels into numba's cache]")
-    for suffix in ("tsv", "parquet"):
-        measure(spec_for(path, "cli", scratch / f"warm.{suffix}"), f"50,000 rows, {suffix} table")
+    for engine in ("in-memory", "streaming"):
+        for suffix in ("tsv", "parquet"):
+            measure(spec_for(path, "cli", scratch / f"warm.{suffix}", engine=engine),
+                    f"50,000 rows, {engine} engine, {suffix} table")
 
 
 def stream_10m(scratch: Path) -> dict[str, Any]:
