@@ -4,6 +4,8 @@ The limma model (Smyth 2004) fitted to every feature of a features x samples mat
 empirical Bayes moderated statistics, in Python and from the ``manylm`` command.
 """
 
+from typing import TYPE_CHECKING
+
 from manylm.design import Design, contrast_matrix, design_matrix
 from manylm.errors import (
     ContrastError,
@@ -35,9 +37,26 @@ from manylm.moderate import (
     squeeze_var,
     treat,
 )
-from manylm.qtl import ScanResult, scan
+
+if TYPE_CHECKING:
+    from manylm.qtl.result import ScanResult
+    from manylm.qtl.scan import scan
 
 __version__ = "0.1.0"
+
+#: Imported on first use (the QTL scan pulls in its genotype readers).
+_LAZY = {"ScanResult": "manylm.qtl", "scan": "manylm.qtl"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'manylm' has no attribute {name!r}")
+
 
 __all__ = [
     "ContrastError",

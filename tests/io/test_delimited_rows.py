@@ -48,6 +48,22 @@ def test_same_bytes_as_arrow(monkeypatch, threads: int, delimiter: str) -> None:
     assert b"".join(lines) == _arrow_text(table, delimiter)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_runs_of_one_value_as_arrow_writes_them(monkeypatch, threads: int) -> None:
+    """A value equal to the one above it is copied from its text (adjusted p-values sorted by
+    p come in runs): the same bytes, across pieces too, with NaN, infinities and both zeros."""
+    monkeypatch.setattr(delimited_rows, "ROWS_PER_TASK", 333)
+    rng = np.random.default_rng(4)
+    choices = np.array([0.5, 1.0, np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, 0.1234567890123])
+    runs = np.repeat(rng.choice(choices, 400), rng.integers(1, 9, 400))
+    other = np.repeat(rng.standard_normal(300), 3)[: runs.shape[0]]
+    table = pa.table({"a": pa.array(runs, from_pandas=True),
+                      "b": pa.array(np.resize(other, runs.shape[0]), from_pandas=True)})
+    pieces = format_rows(table.columns, "\t", threads=threads)
+    assert pieces is not None
+    assert b"".join(pieces) == _arrow_text(table, "\t")
+
+
 def test_numpy_columns_and_nan_as_na() -> None:
     ids = np.arange(4, dtype=np.int64) * 10 ** 15
     values = np.array([0.5, np.nan, -0.0, 1e-300])

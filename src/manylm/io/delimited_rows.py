@@ -151,10 +151,16 @@ def _format_rows(kinds: NDArray[np.int64], places: NDArray[np.int64],
                  offsets: NDArray[np.int64], data: NDArray[np.uint8], delimiter: int,
                  n_rows: int, out: NDArray[np.uint8]) -> int:
     """``n_rows`` rows (a column per row of ``float_bits``, ``ints`` and ``offsets``) as
-    delimited lines into ``out``; the number of bytes written."""
+    delimited lines into ``out``; the number of bytes written.
+
+    A float equal to the one above it in its column is copied from that one's text (adjusted
+    p-values sorted by p are mostly runs of one value)."""
     na = _NA
     position = 0
     columns = kinds.shape[0]
+    n_floats = float_bits.shape[0]
+    previous_start = np.full(n_floats, -1, dtype=np.int64)  # the text of each column's last
+    previous_stop = np.zeros(n_floats, dtype=np.int64)
     for i in range(n_rows):
         for c in range(columns):
             if c > 0:
@@ -164,13 +170,20 @@ def _format_rows(kinds: NDArray[np.int64], places: NDArray[np.int64],
             kind = kinds[c]
             if kind == _FLOAT:
                 bits = float_bits[place, i]
-                if (bits & 0x7FF0000000000000) == 0x7FF0000000000000 and (
+                start = position
+                if i > 0 and bits == float_bits[place, i - 1] and previous_start[place] >= 0:
+                    for j in range(previous_start[place], previous_stop[place]):
+                        out[position] = out[j]
+                        position += 1
+                elif (bits & 0x7FF0000000000000) == 0x7FF0000000000000 and (
                         bits & 0xFFFFFFFFFFFFF) != 0:
                     out[position] = na[0]
                     out[position + 1] = na[1]
                     position += 2
                 else:
                     position = write_float(out, position, bits)
+                previous_start[place] = start
+                previous_stop[place] = position
             elif kind == _INT:
                 position = write_int(out, position, ints[place, i])
             else:

@@ -7,7 +7,7 @@ from typing import Any
 import numba
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import special
 
 from manylm.moderate.distinct_values import broadcast_value
 from manylm.parallel import parallel_slices
@@ -16,6 +16,9 @@ __all__ = ["f_pvalue", "lods", "tmixture", "variance_from_top"]
 
 
 def f_pvalue(f: NDArray[np.floating], df1: int, df2: Any) -> NDArray[np.floating]:
+    """Upper tail of F(df1, df2) at ``f`` (chi-square / df1 where df2 is infinite)."""
+    from scipy import stats  # the F test only: scipy.stats takes ~0.3 s to import
+
     df2 = np.broadcast_to(np.asarray(df2, dtype=np.float64), f.shape)
     with np.errstate(invalid="ignore"):
         return np.where(
@@ -57,12 +60,12 @@ def variance_from_top(t_top: NDArray[np.floating], v1: NDArray[np.floating], n: 
     ``p`` of the features is non-null; the estimate is their mean, clipped to ``limits``.
     """
     r = np.arange(1, t_top.shape[0] + 1)
-    p0 = 2 * stats.t.sf(t_top, df_max)
+    p0 = 2 * _t_upper(t_top, df_max)
     p_target = ((r - 0.5) / n - (1 - p) * p0) / p
     v0 = np.zeros(t_top.shape[0])
     positive = p_target > p0
     if positive.any():
-        q_target = stats.t.isf(p_target[positive] / 2, df_max)
+        q_target = _t_upper_quantile(p_target[positive] / 2, df_max)
         v0[positive] = v1[positive] * ((t_top[positive] / q_target) ** 2 - 1)
     if limits is not None:
         v0 = np.clip(v0, limits[0], limits[1])
@@ -76,9 +79,22 @@ def _convert_t(t: NDArray[np.floating], df: NDArray[np.floating],
     if not smaller.any():
         return t
     converted = t.copy()
-    tail = stats.t.logsf(t[smaller], df[smaller])
-    converted[smaller] = stats.t.isf(np.exp(tail), df_max)
+    with np.errstate(divide="ignore"):  # a tail of 0: -inf, as scipy.stats.t.logsf gives
+        tail = np.log(_t_upper(t[smaller], df[smaller]))
+    converted[smaller] = _t_upper_quantile(np.exp(tail), df_max)
     return converted
+
+
+# Student's t tails from scipy.special, as scipy.stats.t computes them (sf: stdtr(df, -t);
+# isf: -stdtrit(df, p); logsf: the log of sf) without importing scipy.stats.
+def _t_upper(t: Any, df: Any) -> NDArray[np.float64]:
+    """P(T > t) on ``df`` degrees of freedom (``scipy.stats.t.sf``)."""
+    return np.asarray(special.stdtr(df, -np.asarray(t, dtype=np.float64)), dtype=np.float64)
+
+
+def _t_upper_quantile(p: Any, df: Any) -> NDArray[np.float64]:
+    """The t with P(T > t) = p on ``df`` degrees of freedom (``scipy.stats.t.isf``)."""
+    return np.asarray(-special.stdtrit(df, np.asarray(p, dtype=np.float64)), dtype=np.float64)
 
 
 def _largest_after_conversion(t: NDArray[np.floating], df: NDArray[np.floating], df_max: float,

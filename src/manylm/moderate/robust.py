@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
-from scipy.optimize import brentq
 
 from manylm.errors import ManylmWarning
 from manylm.moderate.fdist import fit_f_dist
@@ -48,6 +46,7 @@ def _link_inverse(x: float) -> float:
 
 def _winsorized_moments(df1: float, df2: float, tail: NDArray[np.float64]) -> tuple[float, float]:
     """Mean and variance of the Winsorized log-F(df1, df2) distribution."""
+    from scipy import stats  # imported when used: ~0.3 s
     if np.isinf(df2):
         fq = stats.chi2.ppf([tail[0], 1 - tail[1]], df1) / df1
         density = lambda f: stats.chi2.pdf(f * df1, df1) * df1  # noqa: E731
@@ -78,6 +77,7 @@ def fit_f_dist_robustly(
     ``covariate`` when given, fitted by ``lowess`` with span 0.4), the prior df, and the
     per-feature prior df after shrinking for outliers.
     """
+    from scipy import stats  # imported when used: ~0.3 s
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[0]
     df1_array = np.broadcast_to(np.asarray(df1, dtype=np.float64), x.shape)
@@ -185,6 +185,8 @@ def fit_f_dist_robustly(
         df2 = non_robust.df2
     else:
         # limma uses uniroot(tol=1e-8); solving tighter lands within that tolerance of R.
+        from scipy.optimize import brentq  # robust only: ~0.1 s to import
+
         root = brentq(objective, lower_u, 1.0, xtol=1e-14, rtol=4 * np.finfo(float).eps)
         df2 = _link_inverse(root)
     mean_df2, _ = _winsorized_moments(df1_common, df2, tail)
