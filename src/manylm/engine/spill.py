@@ -28,6 +28,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
@@ -38,6 +39,7 @@ from numpy.typing import NDArray
 
 from manylm.engine.plan import format_bytes
 from manylm.errors import ManylmError
+from manylm.parallel import cpu_count
 
 __all__ = ["FeatureStore", "IdStore", "SpillDirectory", "disk_full_as_error", "field_path",
            "write_field_rows"]
@@ -205,7 +207,7 @@ class FeatureStore:
         fd, width, _ = self._files[name]
         shape = (stop - start,) if width is None else (stop - start, width)
         out = np.empty(shape, dtype=np.float64)
-        _pread_all(fd, out.data.cast("B"), start * (width or 1) * 8)
+        _pread_parallel([(fd, out.data.cast("B"), start * (width or 1) * 8)])
         return out
 
     def read_all(self, name: str) -> NDArray[np.float64]:
@@ -367,12 +369,14 @@ class IdStore:
         """IDs of rows ``start:stop``."""
         if self.directory is None:
             return self._in_memory().slice(start, stop - start)
+        bounds = np.empty(2, dtype=np.int64)
+        _pread_all(self._offsets_fd, bounds[:1].data.cast("B"), start * 8)
+        _pread_all(self._offsets_fd, bounds[1:].data.cast("B"), stop * 8)
+        first, last = int(bounds[0]), int(bounds[1])
         offsets = np.empty(stop - start + 1, dtype=np.int64)
-        _pread_all(self._offsets_fd, offsets.data.cast("B"), start * 8)
-        first, last = int(offsets[0]), int(offsets[-1])
-        data = bytearray(last - first)
-        if data:
-            _pread_all(self._blob_fd, memoryview(data), first)
+        data = np.empty(last - first, dtype=np.uint8)
+        _pread_parallel([(self._offsets_fd, offsets.data.cast("B"), start * 8),
+                         (self._blob_fd, data.data.cast("B"), first)])
         if first:
             offsets -= first
         # py_buffer keeps the arrays alive and uses their memory: no copy
@@ -462,6 +466,25 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
         if written <= 0:
             raise OSError(errno.EIO, "short write")
         done += written
+
+
+#: Reads larger than this are split among threads (most of a large read's time is the kernel
+#: filling new pages, which threads do side by side).
+_PARALLEL_READ_BYTES = 16 << 20
+
+
+def _pread_parallel(reads: list[tuple[int, memoryview, int]]) -> None:
+    """Several ``(fd, out, offset)`` reads, in pieces of at least 16 MB on every core."""
+    pieces = [(fd, out[begin:begin + _PARALLEL_READ_BYTES], offset + begin)
+              for fd, out, offset in reads
+              for begin in range(0, len(out), _PARALLEL_READ_BYTES)]
+    if len(pieces) <= 1:
+        for fd, out, offset in pieces:
+            _pread_all(fd, out, offset)
+        return
+    with ThreadPoolExecutor(min(cpu_count(), len(pieces))) as pool:
+        for done in pool.map(lambda piece: _pread_all(*piece), pieces):
+            del done  # re-raises a thread's error here
 
 
 def _pread_all(fd: int, out: memoryview, offset: int) -> None:
