@@ -353,7 +353,7 @@ def _chunk_priors(client: Any, prior: PriorEstimate | ScalarPrior,
                **prior.scalars()} for start, stop in spans]
     if client is None:
         return slices
-    return list(client.scatter(slices))
+    return list(client.scatter(slices, hash=False))  # unique data: no need to hash it
 
 
 #: File prefix of the client's table fields in its spill directory.

@@ -263,11 +263,6 @@ def write_field_rows(path: Path, start: int, values: NDArray[np.floating]) -> No
             os.close(fd)
 
 
-def _as_large_string(ids: object) -> pa.Array:
-    array = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.large_string())
-    return array if array.type == pa.large_string() else array.cast(pa.large_string())
-
-
 class IdStore:
     """Feature IDs (strings) for every row, appended in row order; in memory or in files.
 
@@ -297,8 +292,10 @@ class IdStore:
         if start != self._next_row:
             raise RuntimeError(f"feature IDs out of order: got row {start}, expected "
                                f"{self._next_row}")
-        array = _as_large_string(ids)
-        self.special |= special_characters(array, known=self.special)
+        array = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.large_string())
+        if array.type != pa.large_string():
+            array = array.cast(pa.large_string())
+        self._note_special(array)
         self._next_row += len(array)
         if self.directory is None:
             self._chunks.append(array)
@@ -314,6 +311,17 @@ class IdStore:
             _pwrite_all(self._offsets_fd, np.ascontiguousarray(shifted).data.cast("B"),
                         (start + 1) * 8)
         self._blob_size += last - first
+
+    def _note_special(self, array: pa.Array) -> None:
+        # One scan of the array's text bytes for the common case of plain IDs (the characters
+        # are ASCII, and UTF-8 uses no byte below 0x80 inside a multi-byte character, so a byte
+        # is one of them exactly when the text holds it; ~1 ns a byte, a regex over every ID
+        # costs ~100 ns an ID); each character is then looked for only if one is there.
+        if not _any_special_byte(array):
+            return
+        for char in ("\t", ",", '"', "\n", "\r"):
+            if char not in self.special and pc.any(pc.match_substring(array, char)).as_py():
+                self.special.add(char)
 
     @property
     def spilled(self) -> bool:
@@ -407,22 +415,6 @@ class IdStore:
             self.directory = None
 
 
-def special_characters(array: pa.Array, known: set[str] | frozenset[str] = frozenset()
-                       ) -> set[str]:
-    """The characters among tab, comma, quote and line breaks that IDs hold (those in
-    ``known`` are not looked for again): they make a text table quote its strings.
-
-    One scan of the text bytes for the common case of plain IDs (the characters are ASCII, and
-    UTF-8 uses no byte below 0x80 inside a multi-byte character, so a byte is one of them
-    exactly when the text holds it; ~1 ns a byte, a regex over every ID costs ~100 ns an ID);
-    each character is then looked for only if one is there.
-    """
-    if not _any_special_byte(array):
-        return set()
-    return {char for char in ("\t", ",", '"', "\n", "\r")
-            if char not in known and pc.any(pc.match_substring(array, char)).as_py()}
-
-
 #: The characters that make a text table quote its strings, as bytes.
 _SPECIAL_BYTES = np.zeros(256, dtype=bool)
 _SPECIAL_BYTES[[ord(char) for char in '\t,"\n\r']] = True
@@ -474,7 +466,7 @@ _PARALLEL_READ_BYTES = 16 << 20
 
 
 def _pread_parallel(reads: list[tuple[int, memoryview, int]]) -> None:
-    """Several ``(fd, out, offset)`` reads, in pieces of at least 16 MB on every core."""
+    """Several ``(fd, out, offset)`` reads, in pieces of up to 16 MB on every core."""
     pieces = [(fd, out[begin:begin + _PARALLEL_READ_BYTES], offset + begin)
               for fd, out, offset in reads
               for begin in range(0, len(out), _PARALLEL_READ_BYTES)]
