@@ -174,7 +174,9 @@ def fit_dask(
     design, samples, reference, coef, contrasts, moderate, trend, robust, treat_lfc,
     proportion, confint, adjust, sort_by, out, memory, spill_dir :
         As for :func:`manylm.engine.fit_streaming`; ``memory`` and ``spill_dir`` concern the
-        client, which gathers and writes the table.
+        client, which gathers and writes the table. Workers that see ``spill_dir`` (default:
+        the folder of ``out``, else the temporary folder) write the table's rows there
+        themselves: put it on a file system the workers share to spare the network.
     client : distributed.Client, optional
         The cluster (default: the current ``distributed`` client, or Dask's threads in this
         process when there is none).
