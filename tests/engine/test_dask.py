@@ -5,6 +5,7 @@ One LocalCluster (2 worker processes) serves the whole module.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
+from manylm.engine import dask_tasks  # noqa: E402
 from manylm.engine.dask_backend import _warm_workers, connect, fit_dask  # noqa: E402
 
 FORMULA = "~ group + batch"
@@ -188,6 +190,41 @@ def test_every_worker_is_warmed_up(client) -> None:
     names = client.run(lambda dask_worker: sorted(dask_worker.plugins))
     assert len(names) == 2
     assert all("manylm-warm-up" in found for found in names.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class DiesWhileWritingRows(dask_tasks.SharedTable):
+    """Kills the worker writing the table rows from row 122, half-way, the first time."""
+
+    marker: str = ""
+
+    def write_rows(self, name: str, start: int, values) -> None:
+        if start == 122 and name == "t" and not os.path.exists(self.marker):
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(1)  # some of the chunk's columns written, the others not
+        super().write_rows(name, start, values)
+
+
+def test_a_worker_lost_while_writing_table_rows(client, data, tmp_path: Path,
+                                                monkeypatch) -> None:
+    """The table task run again elsewhere writes the same rows again: the same table."""
+    from manylm.engine import dask_backend
+
+    expected = reference(data, "group[B]")
+    marker = tmp_path / "killed"
+    made = dask_backend._shared_table
+
+    def dying(client, directory, run):
+        shared = made(client, directory, run)
+        assert shared is not None  # the workers see the client's folder
+        return DiesWhileWritingRows(**dataclasses.asdict(shared), marker=str(marker))
+
+    monkeypatch.setattr(dask_backend, "_shared_table", dying)
+    got = fit_dask(ArraySource(data["expression"]), FORMULA, samples=data["samples"],
+                   coef="group[B]", client=client, rows_per_task=61)
+    assert marker.exists()  # a worker did die, mid-write
+    assert got.engine["client_spill"] == "disk, written by the workers"
+    assert_same_table(got.table, expected)
 
 
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:

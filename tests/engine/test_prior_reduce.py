@@ -27,8 +27,8 @@ def test_merged_candidates_are_the_top_of_all_ties_in_row_order(n_top: int) -> N
     np.testing.assert_array_equal(merged.stdev_unscaled, stdev[expected])
 
 
-@pytest.mark.parametrize("case", ["constant df", "varying df", "no residual df", "infinite prior df",
-                                  "not moderated", "missing"])
+@pytest.mark.parametrize("case", ["constant df", "varying df", "no residual df",
+                                  "infinite prior df", "not moderated", "missing"])
 def test_a_scalar_prior_gives_each_chunk_the_posteriors_of_the_whole(case: str) -> None:
     """ScalarPrior.posterior on slices: bit for bit what estimate_prior gives every feature."""
     from manylm.engine.prior_reduce import ScalarPrior, estimate_prior
