@@ -80,6 +80,27 @@ def test_streamed_files_match_the_in_memory_ones(files, tmp_path: Path, options)
         ["memory.tsv", "memory.tsv.run.json", "stream.tsv", "stream.tsv.run.json"])
 
 
+def test_dask_local_gives_the_in_memory_file(files, tmp_path: Path) -> None:
+    """``manylm fit ... --dask local``: a LocalCluster started (and warmed up) for the run, the
+    workers writing the table's rows into the run's temporary folder; the same table as in
+    memory, and nothing left behind but the table and its record."""
+    pytest.importorskip("distributed")
+    memory_out, dask_out = tmp_path / "memory.tsv", tmp_path / "dask.tsv"
+    run_fit(request(files, memory_out, tests=["group[B]"]))
+    assert run_streaming_fit(request(files, dask_out, tests=["group[B]"]), memory=None,
+                             dask="local") == 0
+    ours = pd.read_csv(dask_out, sep="\t")
+    theirs = pd.read_csv(memory_out, sep="\t")
+    assert list(ours["feature"]) == list(theirs["feature"])
+    for column in theirs.columns[1:]:
+        assert_close(ours[column], theirs[column], 1e-9, what=column)
+    record = json.loads(Path(f"{dask_out}.run.json").read_text())
+    assert record["engine"]["name"] == "dask"
+    assert record["engine"]["client_spill"] == "disk, written by the workers"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["memory.tsv", "memory.tsv.run.json", "dask.tsv", "dask.tsv.run.json"])
+
+
 def test_small_files_stay_in_memory(files, tmp_path: Path) -> None:
     assert choose_engine(str(files["parquet"]), 12, None) == "in-memory"
     assert choose_engine(str(files["parquet"]), 12, parse_memory("100k")) == "streaming"
