@@ -30,7 +30,7 @@ from manylm.moderate.bstatistic import (
     _largest_first,
     variance_from_top,
 )
-from manylm.moderate.ebayes import check_residuals, moderate_variances
+from manylm.moderate.ebayes import check_residuals, moderate_variances, pooled_residual_df
 from manylm.moderate.moderated_fit import ModeratedFit
 from manylm.moderate.squeeze import posterior_variance
 
@@ -127,11 +127,8 @@ class ScalarPrior:
         by feature."""
         if np.ndim(estimate.df_prior) or np.ndim(estimate.s2_prior):
             return None
-        df_pooled = float(np.sum(df_residual))
-        if np.isnan(df_pooled):
-            df_pooled = float(np.nansum(df_residual))
         return cls(estimate.moderated, float(estimate.df_prior), float(estimate.s2_prior),
-                   estimate.s2_prior_median, df_pooled)
+                   estimate.s2_prior_median, pooled_residual_df(df_residual))
 
     def posterior(self, residual_variance: NDArray[np.floating],
                   df_residual: NDArray[np.floating]) -> dict[str, Any]:
@@ -151,7 +148,8 @@ class ScalarPrior:
         return {"df_prior": self.df_prior, "s2_prior": self.s2_prior}
 
     def summary(self) -> dict[str, Any]:
-        return {"df_prior": self.df_prior, "s2_prior": self.s2_prior}
+        """As :meth:`PriorEstimate.summary` gives scalar priors: their values."""
+        return dict(self.scalars())
 
 
 def estimate_prior(model: ChunkModel, residual_variance: NDArray[np.floating],

@@ -47,7 +47,12 @@ from manylm.inference.adjust import adjust_sorted
 from manylm.inference.ordering import stable_argsort
 from manylm.io.atomic import atomic_path
 from manylm.io.delimited_rows import format_rows
-from manylm.io.tables import check_table_path, opened_table_file, parquet_write_options
+from manylm.io.tables import (
+    check_table_path,
+    opened_table_file,
+    parquet_write_options,
+    write_csv_header,
+)
 from manylm.parallel import cpu_count
 
 __all__ = ["SORT_KEY_FIELD", "GlobalOrder", "TableWriter", "adjust_and_order", "collect_table",
@@ -131,11 +136,8 @@ class TableWriter:
         else:
             assert not isinstance(self._sink, (str, os.PathLike))
             if not self._header_written:
-                header = io.BytesIO()
-                empty = [pa.array([], type=pa.null())] * len(prepared.names)
-                pacsv.write_csv(pa.Table.from_arrays(empty, names=prepared.names), header,
-                                self._options(prepared.names, header=True))
-                self._sink.write(header.getvalue())
+                write_csv_header(self._sink, prepared.names,
+                                 self._options(prepared.names, header=True))
                 self._header_written = True
             for piece in prepared.text:
                 self._sink.write(piece)

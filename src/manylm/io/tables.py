@@ -31,7 +31,8 @@ from manylm.io.formats import TABLE_SUFFIXES, FileFormat, detect_format
 from manylm.io.page_cache import CacheReleasingFile
 from manylm.parallel import cpu_count
 
-__all__ = ["check_table_path", "opened_table_file", "parquet_write_options", "write_table"]
+__all__ = ["check_table_path", "opened_table_file", "parquet_write_options", "write_csv_header",
+           "write_table"]
 
 _NA = "NA"
 _GZIP_LEVEL = 1  # numeric text: level 6 is ~7% smaller but ~6x slower
@@ -191,9 +192,16 @@ def _write_text(df: pd.DataFrame, sink: IO[bytes] | gzip.GzipFile | CacheReleasi
     if lines is None:
         pacsv.write_csv(table, sink, options)
         return
-    pacsv.write_csv(table.slice(0, 0), sink, options)  # the header
+    write_csv_header(sink, table.column_names, options)
     for piece in lines:
         sink.write(piece)
+
+
+def write_csv_header(sink: Any, names: list[str], options: pacsv.WriteOptions) -> None:
+    """The header line Arrow's CSV writer gives a table with these column names (quoted as
+    ``options`` say), for rows written by :mod:`manylm.io.delimited_rows`."""
+    empty = [pa.array([], type=pa.null())] * len(names)
+    pacsv.write_csv(pa.Table.from_arrays(empty, names=names), sink, options)
 
 
 def _to_arrow(df: pd.DataFrame) -> pa.Table | None:

@@ -17,7 +17,8 @@ from manylm.moderate.distinct_values import broadcast_value
 from manylm.moderate.moderated_fit import ModeratedFit
 from manylm.moderate.squeeze import SqueezedVariances, squeeze_var
 
-__all__ = ["check_residuals", "ebayes", "moderate_variances", "ordinary_statistics", "treat"]
+__all__ = ["check_residuals", "ebayes", "moderate_variances", "ordinary_statistics",
+           "pooled_residual_df", "treat"]
 
 
 def _check_fit(fit: LinearModelFit) -> None:
@@ -105,10 +106,16 @@ def moderate_variances(
         total = min(constant + float(squeezed.df_prior), constant * df_residual.shape[0])
         return squeezed, np.broadcast_to(np.float64(total), df_residual.shape)
     df_total = df_residual + squeezed.df_prior
+    return squeezed, np.minimum(df_total, pooled_residual_df(df_residual))
+
+
+def pooled_residual_df(df_residual: NDArray[np.floating]) -> float:
+    """The residual df of all features summed (NaN, a feature without data, counted as 0):
+    the largest total df, limma's ``sum(df.residual)`` in ``df.total``."""
     df_pooled = float(np.sum(df_residual))
     if np.isnan(df_pooled):  # sum without a copy; the NaN df (no data) only when there are some
         df_pooled = float(np.nansum(df_residual))
-    return squeezed, np.minimum(df_total, df_pooled)
+    return df_pooled
 
 
 def ebayes(
