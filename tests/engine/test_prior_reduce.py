@@ -30,8 +30,9 @@ def test_merged_candidates_are_the_top_of_all_ties_in_row_order(n_top: int) -> N
 @pytest.mark.parametrize("case", ["constant df", "varying df", "no residual df",
                                   "infinite prior df", "not moderated", "missing"])
 def test_a_scalar_prior_gives_each_chunk_the_posteriors_of_the_whole(case: str) -> None:
-    """ScalarPrior.posterior on slices: bit for bit what estimate_prior gives every feature."""
-    from manylm.engine.prior_reduce import ScalarPrior, estimate_prior
+    """scalar_prior's posteriors made on slices: bit for bit what estimate_prior gives every
+    feature."""
+    from manylm.engine.prior_reduce import estimate_prior, scalar_prior
     from manylm.engine.run_inputs import prepare_run
 
     rng = np.random.default_rng(3)
@@ -50,8 +51,10 @@ def test_a_scalar_prior_gives_each_chunk_the_posteriors_of_the_whole(case: str) 
     if case == "infinite prior df":
         variance = np.full(n, 0.3) * (1 + 1e-9 * rng.standard_normal(n))  # no spread: d0 = inf
     estimate = estimate_prior(model, variance, df, None)
-    prior = ScalarPrior.of(estimate, df)
+    prior = scalar_prior(model, variance, df)
     assert prior is not None
+    np.testing.assert_equal((prior.df_prior, prior.s2_prior, prior.s2_prior_median),
+                            (estimate.df_prior, estimate.s2_prior, estimate.s2_prior_median))
     if case == "infinite prior df":
         assert np.isinf(prior.df_prior)
     for start in range(0, n, 1300):
@@ -64,3 +67,18 @@ def test_a_scalar_prior_gives_each_chunk_the_posteriors_of_the_whole(case: str) 
         np.testing.assert_array_equal(chunk["df_total"], estimate.df_total[start:stop])
         assert chunk["df_prior"] == estimate.df_prior
         np.testing.assert_array_equal(chunk["s2_prior"], estimate.s2_prior)
+
+
+def test_no_scalar_prior_when_it_varies_by_feature() -> None:
+    """With a trend, robust, or one feature, the prior is per feature: scalar_prior says so."""
+    from manylm.engine.prior_reduce import scalar_prior
+    from manylm.engine.run_inputs import prepare_run
+
+    rng = np.random.default_rng(4)
+    design = np.column_stack([np.ones(8), np.repeat([0.0, 1.0], 4)])
+    variance, df = rng.chisquare(4, 300) / 4, np.full(300, 6.0)
+    for options in ({"trend": True}, {"robust": True}):
+        model = prepare_run(np.zeros((2, 8)), design, coef=1, **options).model
+        assert scalar_prior(model, variance, df) is None
+    model = prepare_run(np.zeros((2, 8)), design, coef=1).model
+    assert scalar_prior(model, variance[:1], df[:1]) is None

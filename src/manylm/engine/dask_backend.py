@@ -57,6 +57,7 @@ from manylm.engine.prior_reduce import (
     candidate_floor,
     coefficient_prior,
     estimate_prior,
+    scalar_prior,
     share_of_top,
 )
 from manylm.engine.run_inputs import PreparedRun, prepare_run
@@ -340,8 +341,8 @@ class _FitSummaries:
 
     def prior(self, model: ChunkModel) -> PriorEstimate | ScalarPrior:
         """The variance prior: a :class:`ScalarPrior` unless it varies by feature."""
-        estimate = estimate_prior(model, self.variance, self.df, self.mean)
-        return ScalarPrior.of(estimate, self.df) or estimate
+        return (scalar_prior(model, self.variance, self.df)
+                or estimate_prior(model, self.variance, self.df, self.mean))
 
 
 def _chunk_priors(client: Any, prior: PriorEstimate | ScalarPrior,

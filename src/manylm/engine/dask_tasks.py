@@ -29,9 +29,9 @@ from manylm.engine.prior_reduce import (
     TopCandidates,
     TRange,
     chunk_top,
-    estimate_prior,
     merge_candidates,
     merge_t_ranges,
+    scalar_prior,
     t_range,
     top_candidates,
 )
@@ -225,7 +225,7 @@ def warm_up() -> float:
         model = prepare_run(values, design, coef=1).model
         state = fit_task(model, (values, ids), None, 0, n_rows, None)
         _, variance, df, _ = fit_summary(state, False, True)
-        prior = ScalarPrior.of(estimate_prior(model, variance, df, None), df)
+        prior = scalar_prior(model, variance, df)
         assert prior is not None
         posterior = posterior_task(prior, state, model, 4)
         t_range_task(model, state, posterior, 0, 4)

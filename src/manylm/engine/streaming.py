@@ -41,11 +41,13 @@ from manylm.engine.fit_pass import fit_pass
 from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
     RunningFloor,
+    ScalarPrior,
     TopCandidates,
     TopFold,
     TRange,
     chunk_top,
     estimate_prior,
+    scalar_prior,
     top_candidates,
 )
 from manylm.engine.run_control import phase_timer, release_freed_memory, sigterm_as_interrupt
@@ -234,42 +236,54 @@ def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory
 
 @dataclass(frozen=True)
 class _StoredPrior:
-    """The prior as the chunks need it: scalars, or None for "per feature" (in ``arrays``).
+    """The prior as the chunks need it.
 
-    ``arrays`` holds the per-feature results (``s2_post``, ``df_total``, and ``df_prior`` /
-    ``s2_prior`` when they vary), read-only, in memory: 16 to 32 bytes per feature, within what
-    the plan reserves for the prior's estimation, whose peak is over. They are not spilled
-    (writing and reading them back cost more than the rest of the reduce); :func:`run_prepared`
-    empties the dict after the table pass, before the p-values are adjusted.
+    A prior that is the same for every feature is ``scalar``, and each chunk makes its own
+    posteriors from it. Otherwise ``arrays`` holds the per-feature results (``s2_post``,
+    ``df_total``, and ``df_prior`` / ``s2_prior`` when they vary), read-only, in memory: 16 to
+    32 bytes per feature, within what the plan reserves for the prior's estimation, whose peak
+    is over. They are not spilled (writing and reading them back cost more than the rest of
+    the reduce); :func:`run_prepared` empties the dict after the table pass, before the
+    p-values are adjusted.
     """
 
-    df_prior: float | None
-    s2_prior: float | None
     s2_prior_median: float
     summary: dict[str, Any]
+    scalar: ScalarPrior | None = None
     arrays: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    scalars: dict[str, float] = field(default_factory=dict)
+
+    def posterior(self, start: int, variance: NDArray[np.float64],
+                  df: NDArray[np.float64]) -> dict[str, Any]:
+        """The posterior variances, total df and prior df and variance of the rows from
+        ``start`` whose residual variances and df are given."""
+        if self.scalar is not None:
+            return self.scalar.posterior(variance, df)
+        stop = start + variance.shape[0]
+        return {**{name: values[start:stop] for name, values in self.arrays.items()},
+                **self.scalars}
 
 
 def _estimate_prior(model: ChunkModel, summaries: FeatureStore) -> _StoredPrior:
-    prior = estimate_prior(model, summaries.read_all("residual_variance"),
-                           summaries.read_all("df_residual"),
+    variance = summaries.read_all("residual_variance")
+    df = summaries.read_all("df_residual")
+    scalar = scalar_prior(model, variance, df)
+    if scalar is not None:
+        return _StoredPrior(scalar.s2_prior_median,
+                            scalar.summary() if scalar.moderated else {}, scalar)
+    prior = estimate_prior(model, variance, df,
                            summaries.read_all("mean") if model.trend else None)
     arrays = prior.per_feature()
     for values in arrays.values():
         values.flags.writeable = False  # chunks get views, as from an in-memory store
-    scalars = prior.scalars()
-    return _StoredPrior(scalars.get("df_prior"), scalars.get("s2_prior"), prior.s2_prior_median,
-                        prior.summary() if prior.moderated else {}, arrays)
+    return _StoredPrior(prior.s2_prior_median, prior.summary() if prior.moderated else {},
+                        arrays=arrays, scalars=prior.scalars())
 
 
 def _chunk(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior, start: int,
            stop: int, var_prior: dict[int, float]) -> ModeratedFit:
     fields = {name: summaries.read(name, start, stop) for name in FIT_FIELDS}
-    posterior: dict[str, Any] = {name: prior.arrays[name][start:stop]
-                                 for name in ("s2_post", "df_total")}
-    for name in ("df_prior", "s2_prior"):
-        value = getattr(prior, name)
-        posterior[name] = prior.arrays[name][start:stop] if value is None else value
+    posterior = prior.posterior(start, fields["residual_variance"], fields["df_residual"])
     return moderated_chunk(model, fields, posterior, var_prior)
 
 
@@ -337,11 +351,11 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
 
             def b_statistics(span: tuple[int, int]) -> None:
                 start, stop = span
-                df_prior = (prior.arrays["df_prior"][start:stop] if prior.df_prior is None
-                            else prior.df_prior)
+                posterior = prior.posterior(start, summaries.read("residual_variance", start, stop),
+                                            summaries.read("df_residual", start, stop))
                 values = lods(results.read("t", start, stop),
                               summaries.read("stdev_unscaled", start, stop)[:, 0],
-                              var_prior[0], prior.arrays["df_total"][start:stop], df_prior,
+                              var_prior[0], posterior["df_total"], posterior["df_prior"],
                               model.proportion)
                 results.write("lods", start, np.asarray(values, dtype=np.float64))
 

@@ -14,7 +14,7 @@ from manylm.moderate.fdist import fit_f_dist
 from manylm.moderate.robust import fit_f_dist_robustly
 from manylm.parallel import parallel_slices
 
-__all__ = ["SqueezedVariances", "posterior_variance", "squeeze_var"]
+__all__ = ["SqueezedVariances", "posterior_variance", "squeeze_var", "variance_prior"]
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,39 @@ def squeeze_var(
     (d_g s_g^2 + d0 s0^2) / (d_g + d0). Reproduces limma's ``squeezeVar`` (limma 3.54),
     including ``var[df == 0] <- 0`` for features without residual df.
     """
+    var, df_array = _variances_and_df(var, df)
+    if var.shape[0] == 1:
+        return SqueezedVariances(0.0, var.copy(), var.copy())
+    df_prior, scale = _prior(var, df_array, covariate, robust, winsor_tail_p)
+    return SqueezedVariances(df_prior, scale, posterior_variance(var, df_array, scale, df_prior))
+
+
+def variance_prior(
+    var: ArrayLike,
+    df: ArrayLike,
+    *,
+    covariate: ArrayLike | None = None,
+    robust: bool = False,
+    winsor_tail_p: tuple[float, float] = (0.05, 0.1),
+) -> tuple[float | NDArray[np.float64], float | NDArray[np.float64]]:
+    """The prior df and variance of :func:`squeeze_var`, without the posterior variances (for
+    an engine that makes them chunk by chunk)."""
+    var, df_array = _variances_and_df(var, df)
+    if var.shape[0] == 1:
+        return 0.0, var.copy()
+    return _prior(var, df_array, covariate, robust, winsor_tail_p)
+
+
+def _variances_and_df(var: ArrayLike, df: ArrayLike
+                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The variances (0 where df is 0) and the df (a 0-d array when one df is broadcast)."""
     var = np.asarray(var, dtype=np.float64)
     n = var.shape[0]
     if n == 0:
         raise ManylmError("No residual variances to moderate.")
     df_array = np.asarray(df, dtype=np.float64)
     if n == 1:
-        return SqueezedVariances(0.0, var.copy(), var.copy())
+        return var, df_array
     constant = broadcast_value(df_array)
     if constant is not None:  # one df for all (a dense fit): a scalar
         df_array = np.asarray(constant)
@@ -57,18 +83,24 @@ def squeeze_var(
         if no_df.any():
             var = var.copy()
             var[no_df] = 0.0
+    return var, df_array
+
+
+def _prior(var: NDArray[np.float64], df: NDArray[np.float64], covariate: ArrayLike | None,
+           robust: bool, winsor_tail_p: tuple[float, float]
+           ) -> tuple[float | NDArray[np.float64], float | NDArray[np.float64]]:
     df_prior: float | NDArray[np.float64]
     if robust:
-        robust_fit = fit_f_dist_robustly(var, df_array, covariate, winsor_tail_p)
+        robust_fit = fit_f_dist_robustly(var, df, covariate, winsor_tail_p)
         scale = robust_fit.scale
         df_prior = robust_fit.df2_shrunk
     else:
-        plain = fit_f_dist(var, df_array, covariate)
+        plain = fit_f_dist(var, df, covariate)
         scale = plain.scale
         df_prior = plain.df2
     if np.any(np.isnan(df_prior)):
         raise ManylmError("Could not estimate the prior degrees of freedom.")
-    return SqueezedVariances(df_prior, scale, posterior_variance(var, df_array, scale, df_prior))
+    return df_prior, scale
 
 
 def posterior_variance(
