@@ -40,3 +40,14 @@ def test_values_closer_than_the_position_bits(spread: float) -> None:
     values[2::89] = np.nan
     expected = np.argsort(values, kind="stable")
     np.testing.assert_array_equal(stable_argsort(values), expected)
+
+
+def test_the_sort_hands_back_its_spare_array() -> None:
+    """A long sort (in halves, merged) gives the caller the working array it no longer needs,
+    and sorts the same."""
+    values = np.random.default_rng(2).uniform(size=250_001)
+    spare: list[np.ndarray] = []
+    np.testing.assert_array_equal(stable_argsort(values, spare=spare),
+                                  np.argsort(values, kind="stable"))
+    assert [(a.shape, a.dtype) for a in spare] == [((250_001,), np.dtype(np.float64))]
+    assert all(a.flags.writeable and a.flags.c_contiguous for a in spare)

@@ -30,10 +30,10 @@ import io
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -292,7 +292,8 @@ def _sortable_in_place(results: FeatureStore, ids: IdStore | None) -> bool:
 
 
 def _sort_fields_in_place(results: FeatureStore, names: list[str],
-                          order: NDArray[np.intp], n_threads: int) -> None:
+                          order: NDArray[np.intp], n_threads: int,
+                          spare: Sequence[NDArray[np.floating]] = ()) -> None:
     """Put each stored column of a spilled table in output order, overwriting its file.
 
     One column at a time per thread (:func:`_sort_threads` of them): read whole
@@ -300,14 +301,23 @@ def _sort_fields_in_place(results: FeatureStore, names: list[str],
     and written once, sequentially, and no other file is made; the blocks are then read in file
     order. (The bucket sort of :func:`_bucketed` writes and reads every row through one more
     set of files, with the IDs.) A thread reads and permutes every column it takes into the
-    same two arrays: memory used before costs less than new memory (whose first use is a page
-    fault per page: about 1 s per GB where the host takes back idle guest memory).
+    same two arrays, the ``spare`` ones first (float64 vectors of the table's length that the
+    caller no longer needs): memory used before costs less than new memory, whose first use
+    is a page fault per page (1-2.5 s per GB where the host takes back idle guest memory).
     """
     buffers = threading.local()
+    unused = [cast(NDArray[np.float64], a) for a in spare
+              if a.shape == order.shape and a.dtype == np.float64 and a.flags.c_contiguous
+              and a.flags.writeable]
+    lock = threading.Lock()
+
+    def buffer() -> NDArray[np.float64]:
+        with lock:
+            return unused.pop() if unused else np.empty(order.shape)
 
     def permute(name: str) -> None:
         if not hasattr(buffers, "values"):
-            buffers.values, buffers.permuted = np.empty(order.shape), np.empty(order.shape)
+            buffers.values, buffers.permuted = buffer(), buffer()
         values = results.read(name, 0, results.n_rows, out=buffers.values)
         np.take(values, order, out=buffers.permuted, mode="clip")  # "raise" would buffer
         results.write(name, 0, buffers.permuted)
@@ -500,8 +510,11 @@ def adjust_and_order(p: NDArray[np.float64], key: NDArray[np.float64] | None, ad
     their order and the adjusted values (about 48 bytes per feature at the peak, plus 16 for
     another sort key). Ties, and NaN (last), keep row order, as R's ``order``.
     """
-    by_p = stable_argsort(p)
-    p_in_order = p[by_p]
+    spare: list[NDArray[np.float64]] = []
+    by_p = stable_argsort(p, spare=spare)
+    p_in_order = (np.take(p, by_p, out=spare.pop(), mode="clip") if spare  # "raise": buffered
+                  else p[by_p])
+    del spare
     in_p_order = adjust_sorted(p_in_order, adjust)
     if sort_by == "p" and in_output_order:
         return GlobalOrder(in_p_order, by_p, p_in_order)
@@ -533,8 +546,9 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
     """
     key = results.read_all(SORT_KEY_FIELD) if sort_by not in ("p", "none") else None
     in_place = (sort_by != "none" and results.spilled and _sortable_in_place(results, ids))
-    adjusted, order, p_in_order = adjust_and_order(results.read_all("p_value"), key, adjust,
-                                                   sort_by, in_output_order=in_place)
+    p = results.read_all("p_value")
+    adjusted, order, p_in_order = adjust_and_order(p, key, adjust, sort_by,
+                                                   in_output_order=in_place)
     del key
     results.add("adj_p_value")
     n_threads = cpu_count()
@@ -542,16 +556,18 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
     if in_place:
         assert order is not None
         results.write("adj_p_value", 0, adjusted)
-        del adjusted
         to_sort = [c for c in columns if c != "adj_p_value"]
+        spare = [adjusted, p]  # written, or not needed any more: the sort's buffers
         if p_in_order is not None:  # made in output order by the adjustment
             results.write("p_value", 0, p_in_order)
             to_sort.remove("p_value")
-        del p_in_order
-        _sort_fields_in_place(results, to_sort, order, n_threads)
+            spare.append(p_in_order)
+        del adjusted, p, p_in_order
+        _sort_fields_in_place(results, to_sort, order, n_threads, spare)
+        del spare
     else:
         results.write("adj_p_value", 0, adjusted)
-        del adjusted
+        del adjusted, p
     if collect:
         return collect_table(results, columns, ids, order, block_rows, values_in_order=in_place)
     with open_table(out, special_characters=ids.special if ids is not None else set(),

@@ -13,7 +13,8 @@ from manylm.parallel import cpu_count, parallel_map
 __all__ = ["stable_argsort"]
 
 
-def stable_argsort(values: NDArray[np.floating]) -> NDArray[np.intp]:
+def stable_argsort(values: NDArray[np.floating], *,
+                   spare: list[NDArray[np.float64]] | None = None) -> NDArray[np.intp]:
     """Ascending order, ties (and NaN, which go last) in input order, as R's ``order()``.
 
     Long float64 vectors are sorted as 64-bit integers that pack each value's order with its
@@ -21,11 +22,14 @@ def stable_argsort(values: NDArray[np.floating]) -> NDArray[np.intp]:
     than its stable one (SIMD sorting) but leaving ties in arbitrary order, is used, and ties,
     rare among p-values, are put back in input order afterwards, sorting only the elements that
     take part in a tie; long vectors are then sorted in two halves on two cores and merged.
+
+    ``spare``, a list, receives the float64 working arrays of the input's length that the sort
+    used and no longer needs, for the caller to reuse (memory used before costs less than new).
     """
     values = np.asarray(values)
     n = values.shape[0] if values.ndim == 1 else 0
     if values.dtype == np.float64 and _PACKED_MIN <= n < 2**_MOST_INDEX_BITS:
-        return _packed_argsort(values)
+        return _packed_argsort(values, spare)
     order = _argsort(values)
     ordered = values[order]
     same = ordered[1:] == ordered[:-1]
@@ -53,7 +57,8 @@ _PACKED_MIN = 4096
 _MOST_INDEX_BITS = 32
 
 
-def _packed_argsort(values: NDArray[np.floating]) -> NDArray[np.intp]:
+def _packed_argsort(values: NDArray[np.floating],
+                    spare: list[NDArray[np.float64]] | None = None) -> NDArray[np.intp]:
     """R's order() of float64 values by one sort of 64-bit integers (SIMD: ~4x argsort's speed).
 
     Each value is mapped to an integer of the same order (sign-flipped IEEE bits; -0 as 0; NaN
@@ -80,10 +85,12 @@ def _packed_argsort(values: NDArray[np.floating]) -> NDArray[np.intp]:
         parallel_map(lambda part: _merge_keys(*part), [
             (left[:taken], right[:half - taken], merged[:half]),
             (left[taken:], right[half - taken:], merged[half:])])
+        if spare is not None:
+            spare.append(keys.view(np.float64))  # the sort's other array, free again
         keys = merged
     else:
         keys.sort()
-    order = np.empty(n, dtype=np.intp)
+    order = keys.view(np.intp)  # the positions written over their keys
     _restore_close_values(bits, keys, index_bits, order)
     return order
 
@@ -152,32 +159,43 @@ def _append_rest(source: NDArray[Any], start: int, out: NDArray[Any], position: 
 @numba.njit(cache=True, nogil=True)
 def _restore_close_values(bits: NDArray[np.uint64], keys: NDArray[np.uint64],
                           index_bits: int, order: NDArray[np.intp]) -> None:
+    """The positions in sorted ``keys`` into ``order``, each run of keys with equal leading
+    bits put in value order (stably). ``order`` may be ``keys`` itself (viewed as intp): a
+    key is read before its slot is written, and a run is sorted once all of it is written."""
     low = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
     n = keys.shape[0]
-    for i in range(n):
-        order[i] = np.intp(keys[i] & low)
     start = 0
-    while start < n:
-        high = keys[start] & ~low
-        stop = start + 1
-        while stop < n and (keys[stop] & ~low) == high:
-            stop += 1
-        if stop - start > 32:  # equal leading bits: a stable sort by value
-            items = order[start:stop].copy()
-            run_keys = np.empty(stop - start, dtype=np.uint64)
-            for i in range(stop - start):
-                run_keys[i] = _ordered_bits(bits[items[i]])
-            order[start:stop] = items[np.argsort(run_keys, kind="mergesort")]
-        elif stop - start > 1:  # a short run: insertion sort, stable
-            for i in range(start + 1, stop):
-                item = order[i]
-                key = _ordered_bits(bits[item])
-                j = i - 1
-                while j >= start and _ordered_bits(bits[order[j]]) > key:
-                    order[j + 1] = order[j]
-                    j -= 1
-                order[j + 1] = item
-        start = stop
+    high = keys[0] & ~low if n else np.uint64(0)
+    for i in range(n):
+        key = keys[i]
+        if key & ~low != high:
+            if i - start > 1:
+                _sort_run(bits, order, start, i)
+            start = i
+            high = key & ~low
+        order[i] = np.intp(key & low)
+    if n - start > 1:
+        _sort_run(bits, order, start, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_run(bits: NDArray[np.uint64], order: NDArray[np.intp], start: int, stop: int) -> None:
+    """Positions ``order[start:stop]`` (ascending) stably in the order of their values."""
+    if stop - start > 32:  # a stable sort by value
+        items = order[start:stop].copy()
+        run_keys = np.empty(stop - start, dtype=np.uint64)
+        for i in range(stop - start):
+            run_keys[i] = _ordered_bits(bits[items[i]])
+        order[start:stop] = items[np.argsort(run_keys, kind="mergesort")]
+    elif stop - start > 1:  # a short run: insertion sort, stable
+        for i in range(start + 1, stop):
+            item = order[i]
+            key = _ordered_bits(bits[item])
+            j = i - 1
+            while j >= start and _ordered_bits(bits[order[j]]) > key:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = item
 
 
 #: From this length on, two halves are sorted on two cores and merged.
