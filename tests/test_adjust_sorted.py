@@ -18,6 +18,9 @@ def test_adjust_sorted_is_p_adjust_in_order(method: str) -> None:
     order = np.argsort(p, kind="stable")  # NaN last
     np.testing.assert_array_equal(adjust_sorted(p[order], method), p_adjust(p, method)[order])
     assert np.isnan(adjust_sorted(np.full(3, np.nan), method)).all()
+    reused = np.full(5000, 7.0)  # into memory given: the same values
+    assert adjust_sorted(p[order], method, out=reused) is reused
+    np.testing.assert_array_equal(reused, p_adjust(p, method)[order])
 
 
 @pytest.mark.parametrize("adjust", ["BH", "holm"])

@@ -36,6 +36,14 @@ def test_fields_round_trip(tmp_path: Path, spilled: bool) -> None:
         store.read("vector", 0, 10, out=np.empty(11))
     rows = rng.permutation(1000)[:400]
     np.testing.assert_array_equal(store.gather("vector", rows), vector[rows])
+    store.add("permuted")
+    store.write("permuted", 0, vector)
+    order = rng.permutation(1000)
+    store.permute("permuted", order, np.empty(1000))  # rewritten in that order
+    np.testing.assert_array_equal(store.read_all("permuted"), vector[order])
+    if spilled:
+        with pytest.raises(ValueError, match="columns"):
+            store.permute("matrix", order, np.empty(1000))
     np.testing.assert_array_equal(store.gather("matrix", rows), matrix[rows])
     store.close()
     assert list(tmp_path.iterdir()) == []

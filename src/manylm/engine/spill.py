@@ -221,6 +221,26 @@ class FeatureStore:
         _pread_parallel([(fd, out.data.cast("B"), start * (width or 1) * 8)])
         return out
 
+    def permute(self, name: str, order: NDArray[np.intp], buffer: NDArray[np.float64]) -> None:
+        """Rewrite a one-column field in the order ``order`` (row i gets row ``order[i]``),
+        through ``buffer`` (float64, C-contiguous, of the field's length). On disk the file is
+        read through a mapping of its pages, so ``buffer`` is the only memory used."""
+        if name in self._constants:
+            return  # one value everywhere
+        if self.directory is None:
+            np.take(self._arrays[name], order, out=buffer, mode="clip")  # "raise": buffered
+            self._arrays[name][:] = buffer
+            return
+        _, width, path = self._files[name]
+        if width is not None:
+            raise ValueError(f"field {name!r} has {width} columns: only vectors are permuted")
+        mapped = np.memmap(path, dtype=np.float64, mode="r", shape=(self.n_rows,))
+        try:
+            np.take(mapped, order, out=buffer, mode="clip")
+        finally:
+            del mapped  # unmap: the pages leave this process's resident memory
+        self.write(name, 0, buffer)
+
     def read_all(self, name: str) -> NDArray[np.float64]:
         return self.read(name, 0, self.n_rows)
 

@@ -296,14 +296,14 @@ def _sort_fields_in_place(results: FeatureStore, names: list[str],
                           spare: Sequence[NDArray[np.floating]] = ()) -> None:
     """Put each stored column of a spilled table in output order, overwriting its file.
 
-    One column at a time per thread (:func:`_sort_threads` of them): read whole
-    (sequentially), permuted in memory, written back over the same pages. Every byte is read
-    and written once, sequentially, and no other file is made; the blocks are then read in file
-    order. (The bucket sort of :func:`_bucketed` writes and reads every row through one more
-    set of files, with the IDs.) A thread reads and permutes every column it takes into the
-    same two arrays, the ``spare`` ones first (float64 vectors of the table's length that the
-    caller no longer needs): memory used before costs less than new memory, whose first use
-    is a page fault per page (1-2.5 s per GB where the host takes back idle guest memory).
+    One column at a time per thread (:func:`_sort_threads` of them): gathered in output order
+    from a mapping of its file (:meth:`FeatureStore.permute`), written back over the same
+    pages. No other file is made; the blocks are then read in file order. (The bucket sort of
+    :func:`_bucketed` writes and reads every row through one more set of files, with the IDs.)
+    A thread permutes every column it takes into the same array, a ``spare`` one first
+    (float64 vectors of the table's length that the caller no longer needs): memory used
+    before costs less than new memory, whose first use is a page fault per page (1-2.5 s per
+    GB where the host takes back idle guest memory).
     """
     buffers = threading.local()
     unused = [cast(NDArray[np.float64], a) for a in spare
@@ -316,11 +316,9 @@ def _sort_fields_in_place(results: FeatureStore, names: list[str],
             return unused.pop() if unused else np.empty(order.shape)
 
     def permute(name: str) -> None:
-        if not hasattr(buffers, "values"):
-            buffers.values, buffers.permuted = buffer(), buffer()
-        values = results.read(name, 0, results.n_rows, out=buffers.values)
-        np.take(values, order, out=buffers.permuted, mode="clip")  # "raise" would buffer
-        results.write(name, 0, buffers.permuted)
+        if not hasattr(buffers, "permuted"):
+            buffers.permuted = buffer()
+        results.permute(name, order, buffers.permuted)
 
     with ThreadPoolExecutor(max(1, min(_sort_threads(n_threads), len(names))),
                             thread_name_prefix="manylm-sort") as pool:
@@ -501,7 +499,8 @@ class GlobalOrder(NamedTuple):
 
 
 def adjust_and_order(p: NDArray[np.float64], key: NDArray[np.float64] | None, adjust: str,
-                     sort_by: str, *, in_output_order: bool = False) -> GlobalOrder:
+                     sort_by: str, *, in_output_order: bool = False,
+                     p_is_scratch: bool = False) -> GlobalOrder:
     """The global step: adjusted p-values over all features, and the table's row order.
 
     The adjusted p-values come in row order, or in the table's order when
@@ -509,13 +508,15 @@ def adjust_and_order(p: NDArray[np.float64], key: NDArray[np.float64] | None, ad
     row order and gather back, and the p-values in that order come too). Holds the p-values,
     their order and the adjusted values (about 48 bytes per feature at the peak, plus 16 for
     another sort key). Ties, and NaN (last), keep row order, as R's ``order``.
+    ``p_is_scratch``: ``p`` (float64, C-contiguous) may be overwritten once sorted (it then
+    holds the adjusted p-values in p order): memory reused.
     """
     spare: list[NDArray[np.float64]] = []
     by_p = stable_argsort(p, spare=spare)
     p_in_order = (np.take(p, by_p, out=spare.pop(), mode="clip") if spare  # "raise": buffered
                   else p[by_p])
     del spare
-    in_p_order = adjust_sorted(p_in_order, adjust)
+    in_p_order = adjust_sorted(p_in_order, adjust, out=p if p_is_scratch else None)
     if sort_by == "p" and in_output_order:
         return GlobalOrder(in_p_order, by_p, p_in_order)
     del p_in_order
@@ -548,7 +549,8 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
     in_place = (sort_by != "none" and results.spilled and _sortable_in_place(results, ids))
     p = results.read_all("p_value")
     adjusted, order, p_in_order = adjust_and_order(p, key, adjust, sort_by,
-                                                   in_output_order=in_place)
+                                                   in_output_order=in_place,
+                                                   p_is_scratch=results.spilled)
     del key
     results.add("adj_p_value")
     n_threads = cpu_count()
@@ -557,11 +559,12 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
         assert order is not None
         results.write("adj_p_value", 0, adjusted)
         to_sort = [c for c in columns if c != "adj_p_value"]
-        spare = [adjusted, p]  # written, or not needed any more: the sort's buffers
+        spare = [adjusted]  # written, or not needed any more: the sort's buffers
         if p_in_order is not None:  # made in output order by the adjustment
             results.write("p_value", 0, p_in_order)
             to_sort.remove("p_value")
             spare.append(p_in_order)
+        spare += [] if any(np.shares_memory(p, a) for a in spare) else [p]
         del adjusted, p, p_in_order
         _sort_fields_in_place(results, to_sort, order, n_threads, spare)
         del spare

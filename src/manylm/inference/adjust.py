@@ -53,16 +53,22 @@ def adjust_in_order(p: NDArray[np.floating], method: str,
     return out
 
 
-def adjust_sorted(p_sorted: NDArray[np.floating], method: str) -> NDArray[np.float64]:
+def adjust_sorted(p_sorted: NDArray[np.floating], method: str, *,
+                  out: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
     """:func:`p_adjust` of p-values already in ascending order (NaN last), in that order.
 
     A table sorted by p-value holds them so: its adjusted column is then one sequential pass.
+    ``out``, a float64 vector of the same length that is not ``p_sorted``, receives them
+    (memory reused).
     """
     key = _ALIASES.get(str(method).lower()) if method not in ADJUST_METHODS else method
     values: NDArray[np.float64] = np.ascontiguousarray(p_sorted, dtype=np.float64)
+    if out is None:
+        out = np.empty(values.shape)
     if key == "none":
-        return values.copy()
-    out = np.full(values.shape, np.nan)
+        out[...] = values
+        return out
+    out.fill(np.nan)
     n = int(np.count_nonzero(~np.isnan(values)))  # NaN last: the first n are the tests
     if n == 0:
         return out
