@@ -105,3 +105,29 @@ def test_constant_field_is_one_value(tmp_path: Path, spilled: bool) -> None:
     with pytest.raises(RuntimeError, match="constant"):
         store.write("df", 0, np.ones(3))
     store.close()
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_a_field_adopted_from_another_store_moves_without_a_copy(tmp_path: Path,
+                                                                 spilled: bool) -> None:
+    """A one-column field of the fit's store becomes a field of the table's store (its file
+    renamed); constant fields stay constant; the old store no longer has them."""
+    directory = tmp_path if spilled else None
+    fit = FeatureStore(500, directory, prefix="fit.")
+    table = FeatureStore(500, directory, prefix="table.")
+    values = np.random.default_rng(5).normal(size=(500, 1))
+    fit.add("coefficients", 1)
+    fit.write("coefficients", 0, values)
+    fit.add("df")
+    fit.set_constant("df", 7.0)
+    table.adopt("estimate", fit, "coefficients")
+    table.adopt("df", fit, "df")
+    np.testing.assert_array_equal(table.read_all("estimate"), values[:, 0])
+    assert table.read("df", 0, 3).strides == (0,)
+    with pytest.raises(KeyError):
+        fit.read_all("coefficients")
+    fit.close()
+    if spilled:  # the fit's store removed its files, but the one now the table's
+        assert [p.name for p in tmp_path.iterdir()] == ["table.estimate.f8"]
+    table.close()
+    assert list(tmp_path.iterdir()) == []

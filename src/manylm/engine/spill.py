@@ -184,6 +184,34 @@ class FeatureStore:
         self.drop(name)
         self._constants[name] = np.broadcast_to(np.float64(value), shape)
 
+    def adopt(self, name: str, source: FeatureStore, source_name: str) -> None:
+        """Field ``source_name`` of ``source`` (the same rows, one column) becomes this store's
+        field ``name``, and leaves ``source``: its file renamed, or its array moved (a copy
+        only when one store is in memory and the other on disk)."""
+        if source.n_rows != self.n_rows:
+            raise ValueError(f"field {source_name!r} has {source.n_rows} rows, not {self.n_rows}")
+        if source_name in source._constants:
+            self._constants[name] = source._constants.pop(source_name)
+            return
+        if self.directory is None and source.directory is None:
+            array = source._arrays.pop(source_name)
+            if array.ndim == 2 and array.shape[1] != 1:
+                raise ValueError(f"field {source_name!r} has {array.shape[1]} columns")
+            self._arrays[name] = array.reshape(self.n_rows)
+            return
+        if self.directory is None or source.directory is None:
+            self.add(name)
+            self.write(name, 0, source.read_all(source_name).reshape(self.n_rows))
+            source.drop(source_name)
+            return
+        fd, width, path = source._files[source_name]
+        if width not in (None, 1):
+            raise ValueError(f"field {source_name!r} has {width} columns")
+        target = field_path(self.directory, self.prefix, name)
+        os.rename(path, target)  # the open file follows its name
+        del source._files[source_name]
+        self._files[name] = (fd, None, target)
+
     def write(self, name: str, start: int, values: NDArray[np.floating]) -> None:
         """Rows ``start:start + len(values)`` of a field."""
         if name in self._constants:

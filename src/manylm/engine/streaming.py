@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,10 +299,13 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
     estimated from those, and a pass over the stored t statistics computes the B-statistics.
     Sorting by B needs them in the first pass: the prior is then estimated by a pass of its own
     before the table. The threads moderate the chunks (reading and the statistics release the
-    GIL); their results are merged here in row order.
+    GIL); their results are merged here in row order. The columns that are fit fields as they
+    are (:data:`ADOPTED_FIT_FIELDS`) are not written again: the fields move to ``results``
+    at the end.
     """
     model = run.model
-    add_table_fields(run, results)
+    adopted = adopted_columns(run)
+    add_table_fields(run, results, adopted)
     n_rows = summaries.n_rows
     spans = [(s, min(n_rows, s + pass_rows)) for s in range(0, n_rows, pass_rows)]
     n_keep = int(np.ceil(model.proportion / 2 * n_rows))
@@ -339,7 +342,7 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
             result = _chunk(model, summaries, prior, span[0], span[1], var_prior)
             later = with_lods and not prior_first
             store_table_chunk(run, results, span[0], table_chunk(model, result,
-                                                                 lods=not later))
+                                                                 lods=not later), adopted)
             return chunk_top(result, span[0], n_keep, running) if later else None
 
         fold = TopFold(n_keep)
@@ -361,20 +364,42 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
 
             for done in pool.map(b_statistics, spans):
                 del done
+    for column, fit_field in adopted.items():  # the chunks are done with the fit's fields
+        results.adopt(column, summaries, fit_field)
 
 
-def add_table_fields(run: PreparedRun, results: FeatureStore) -> None:
-    """The fields of the table's values (and of the sort key when it is not p)."""
+def add_table_fields(run: PreparedRun, results: FeatureStore,
+                     adopted: Collection[str] = ()) -> None:
+    """The fields of the table's values (and of the sort key when it is not p), but those
+    ``adopted`` from the fit's own fields."""
     for name in run.value_columns:
-        results.add(name)
+        if name not in adopted:
+            results.add(name)
     if run.sort_by not in ("p", "none"):
         results.add(SORT_KEY_FIELD)
 
 
 def store_table_chunk(run: PreparedRun, results: FeatureStore, start: int,
-                      columns: dict[str, NDArray[np.float64]]) -> None:
-    """A chunk's table columns (and its sort key) into ``results`` from row ``start``."""
-    write_table_chunk(results.write, run.value_columns, run.sort_by, start, columns)
+                      columns: dict[str, NDArray[np.float64]],
+                      adopted: Collection[str] = ()) -> None:
+    """A chunk's table columns (and its sort key) into ``results`` from row ``start``, but
+    those ``adopted`` from the fit's own fields."""
+    write_table_chunk(results.write, [c for c in run.value_columns if c not in adopted],
+                      run.sort_by, start, columns)
+
+
+#: Table columns that are fit fields as they are, by field, in a table of one coefficient:
+#: the engine on one machine renames the fit's files instead of writing them again.
+ADOPTED_FIT_FIELDS = {"estimate": "coefficients", "mean": "mean"}
+
+
+def adopted_columns(run: PreparedRun) -> dict[str, str]:
+    """The table columns taken from the fit's fields (:data:`ADOPTED_FIT_FIELDS`) in a t
+    table (one tested coefficient)."""
+    if len(run.model.tested()) != 1:
+        return {}
+    return {column: field for column, field in ADOPTED_FIT_FIELDS.items()
+            if column in run.value_columns}
 
 
 def write_table_chunk(write: Callable[[str, int, NDArray[np.float64]], None],
