@@ -29,11 +29,6 @@ def test_fields_round_trip(tmp_path: Path, spilled: bool) -> None:
     np.testing.assert_array_equal(store.read_all("vector"), vector)
     np.testing.assert_array_equal(store.read("matrix", 250, 700), matrix[250:700])
     assert store.read("column", 0, 10).shape == (10, 1)
-    buffer = np.empty((450, 3))  # read into memory the caller reuses
-    assert store.read("matrix", 250, 700, out=buffer) is buffer
-    np.testing.assert_array_equal(buffer, matrix[250:700])
-    with pytest.raises(ValueError, match="shape"):
-        store.read("vector", 0, 10, out=np.empty(11))
     rows = rng.permutation(1000)[:400]
     np.testing.assert_array_equal(store.gather("vector", rows), vector[rows])
     store.add("permuted")
@@ -99,7 +94,6 @@ def test_constant_field_is_one_value(tmp_path: Path, spilled: bool) -> None:
     part = store.read("df", 100, 350)
     assert part.shape == (250,) and part.strides == (0,) and not part.flags.writeable
     np.testing.assert_array_equal(store.read_all("df"), np.full(1000, 10.0))
-    np.testing.assert_array_equal(store.read("df", 0, 4, out=np.zeros(4)), [10.0] * 4)
     np.testing.assert_array_equal(store.gather("df", np.array([5, 2, 999])), [10.0] * 3)
     assert list(tmp_path.iterdir()) == []  # the spilled rows are gone
     with pytest.raises(RuntimeError, match="constant"):

@@ -185,7 +185,7 @@ def scalar_prior(model: ChunkModel, residual_variance: NDArray[np.floating],
     check_residuals(df, variance)
     if not model.moderate:
         return ScalarPrior(False, 0.0, np.nan, np.nan, pooled_residual_df(df))
-    df_prior, s2_prior = variance_prior(variance, df, winsor_tail_p=model.winsor_tail_p)
+    df_prior, s2_prior = variance_prior(variance, df)
     if np.ndim(df_prior) or np.ndim(s2_prior):  # one feature: its own variance
         return None
     return ScalarPrior(True, float(df_prior), float(s2_prior), float(np.median(s2_prior)),

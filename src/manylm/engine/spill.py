@@ -224,28 +224,17 @@ class FeatureStore:
         with disk_full_as_error(f"writing temporary files in {self.directory}"):
             _pwrite_all(fd, data.data.cast("B"), start * (width or 1) * 8)
 
-    def read(self, name: str, start: int, stop: int,
-             out: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
-        """Rows ``start:stop`` of a field (in memory or constant: a read-only view; into
-        ``out``, C-contiguous and of the rows' shape, when given: memory reused)."""
-        if name in self._constants or self.directory is None:
-            view = (self._constants[name] if name in self._constants
-                    else self._arrays[name])[start:stop]
+    def read(self, name: str, start: int, stop: int) -> NDArray[np.float64]:
+        """Rows ``start:stop`` of a field (in memory or constant: a read-only view)."""
+        if name in self._constants:
+            return self._constants[name][start:stop]
+        if self.directory is None:
+            view = self._arrays[name][start:stop]
             view.flags.writeable = False
-            if out is None:
-                return view
-            out[...] = view
-            return out
-        return self._read_file(name, start, stop, out)
-
-    def _read_file(self, name: str, start: int, stop: int,
-                   out: NDArray[np.float64] | None) -> NDArray[np.float64]:
+            return view
         fd, width, _ = self._files[name]
         shape = (stop - start,) if width is None else (stop - start, width)
-        if out is None:
-            out = np.empty(shape, dtype=np.float64)
-        elif out.shape != shape or not out.flags.c_contiguous:
-            raise ValueError(f"out must be C-contiguous of shape {shape}")
+        out = np.empty(shape, dtype=np.float64)
         _pread_parallel([(fd, out.data.cast("B"), start * (width or 1) * 8)])
         return out
 

@@ -240,7 +240,8 @@ class _StoredPrior:
 
     A prior that is the same for every feature is ``scalar``, and each chunk makes its own
     posteriors from it. Otherwise ``arrays`` holds the per-feature results (``s2_post``,
-    ``df_total``, and ``df_prior`` / ``s2_prior`` when they vary), read-only, in memory: 16 to
+    ``df_total``, and ``df_prior`` / ``s2_prior`` when they vary; ``common`` holds them when
+    they do not), read-only, in memory: 16 to
     32 bytes per feature, within what the plan reserves for the prior's estimation, whose peak
     is over. They are not spilled (writing and reading them back cost more than the rest of
     the reduce); :func:`run_prepared` empties the dict after the table pass, before the
@@ -251,7 +252,7 @@ class _StoredPrior:
     summary: dict[str, Any]
     scalar: ScalarPrior | None = None
     arrays: dict[str, NDArray[np.float64]] = field(default_factory=dict)
-    scalars: dict[str, float] = field(default_factory=dict)
+    common: dict[str, float] = field(default_factory=dict)
 
     def posterior(self, start: int, variance: NDArray[np.float64],
                   df: NDArray[np.float64]) -> dict[str, Any]:
@@ -261,7 +262,7 @@ class _StoredPrior:
             return self.scalar.posterior(variance, df)
         stop = start + variance.shape[0]
         return {**{name: values[start:stop] for name, values in self.arrays.items()},
-                **self.scalars}
+                **self.common}
 
 
 def _estimate_prior(model: ChunkModel, summaries: FeatureStore) -> _StoredPrior:
@@ -277,7 +278,7 @@ def _estimate_prior(model: ChunkModel, summaries: FeatureStore) -> _StoredPrior:
     for values in arrays.values():
         values.flags.writeable = False  # chunks get views, as from an in-memory store
     return _StoredPrior(prior.s2_prior_median, prior.summary() if prior.moderated else {},
-                        arrays=arrays, scalars=prior.scalars())
+                        arrays=arrays, common=prior.scalars())
 
 
 def _chunk(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior, start: int,

@@ -564,7 +564,8 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
             results.write("p_value", 0, p_in_order)
             to_sort.remove("p_value")
             spare.append(p_in_order)
-        spare += [] if any(np.shares_memory(p, a) for a in spare) else [p]
+        if not any(np.may_share_memory(p, a) for a in spare):  # not holding them already
+            spare.append(p)
         del adjusted, p, p_in_order
         _sort_fields_in_place(results, to_sort, order, n_threads, spare)
         del spare
