@@ -64,6 +64,22 @@ def test_runs_of_one_value_as_arrow_writes_them(monkeypatch, threads: int) -> No
     assert b"".join(pieces) == _arrow_text(table, "\t")
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_text_of_every_length_last_and_alone(monkeypatch, threads: int) -> None:
+    """Text is copied eight bytes at a time: IDs of 0 to 40 bytes, the last column of a row
+    and of the buffer (the copy writes past a text's end, into room kept for it)."""
+    monkeypatch.setattr(delimited_rows, "ROWS_PER_TASK", 97)
+    rng = np.random.default_rng(5)
+    words = ["x" * int(k) + str(i) for i, k in enumerate(rng.integers(0, 40, 700))]
+    words[-1] = ""
+    values = rng.standard_normal(700)
+    for columns in ({"v": values, "id": words}, {"id": words}, {"a": words, "b": words[::-1]}):
+        table = pa.table(columns)
+        pieces = format_rows(table.columns, "\t", threads=threads)
+        assert pieces is not None
+        assert b"".join(pieces) == _arrow_text(table, "\t")
+
+
 def test_numpy_columns_and_nan_as_na() -> None:
     ids = np.arange(4, dtype=np.int64) * 10 ** 15
     values = np.array([0.5, np.nan, -0.0, 1e-300])

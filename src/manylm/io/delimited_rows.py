@@ -2,11 +2,12 @@
 
 Writing a results table as TSV or CSV is mostly turning doubles into text. Arrow's CSV writer
 does that at about 100 ns a value in one thread per call; :func:`format_rows` does it with
-:mod:`manylm.io.number_text` (about 50 ns) in a compiled loop that releases the GIL, so row
-ranges are formatted on several cores at once. Each kind of column (float, integer, text) is
-passed as one matrix, so the formatter is compiled once whatever the table's columns. The
-bytes are those of Arrow's writer with ``quoting_style="none"`` and ``null_string="NA"`` (the
-same number text, ``\\n`` line ends), so either writer can produce any part of a table.
+:mod:`manylm.io.number_text` (about 40 ns a value, lines included) in a compiled loop that
+releases the GIL, so row ranges are formatted on several cores at once. Each kind of column
+(float, integer, text) is passed as one matrix, so the formatter is compiled once whatever the
+table's columns. The bytes are those of Arrow's writer with ``quoting_style="none"`` and
+``null_string="NA"`` (the same number text, ``\\n`` line ends), so either writer can produce
+any part of a table.
 
 Columns of float64, integer types and text without nulls are formatted here; a table with any
 other column (booleans, float32, dictionaries, nullable integers with missing values) gives
@@ -26,13 +27,25 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from manylm.io.number_text import MAX_FLOAT_CHARS, MAX_INT_CHARS, write_float, write_int
+from manylm.io.byte_words import load_word, store_word
+from manylm.io.number_text import (
+    MAX_FLOAT_CHARS,
+    MAX_INT_CHARS,
+    shortest_decimal,
+    write_decimal,
+    write_float,
+    write_int,
+)
 
 __all__ = ["format_rows"]
 
 _FLOAT, _INT, _TEXT = 0, 1, 2
 #: Rows formatted per task when a table is split among threads.
 ROWS_PER_TASK = 1 << 16
+#: Rows whose floats are made decimals before their lines are written (a few kB of them).
+DECIMALS_PER_GROUP = 256
+#: Bytes a text copy may write past the text's end (eight at a time).
+_WORD_SLACK = 8
 _NA = np.frombuffer(b"NA", dtype=np.uint8)
 
 
@@ -82,7 +95,8 @@ class _Columns:
     def rows(self, start: int, stop: int) -> tuple[NDArray[np.int64], NDArray[np.int64],
                                                     NDArray[np.int64], int]:
         """Rows ``start:stop``: float bits, integers and text offsets (one more), a row of
-        each column, and an upper bound on their formatted bytes."""
+        each column, and the bytes their formatting may use (an upper bound on their text,
+        and room for the words a text copy writes past its end)."""
         m = stop - start
         floats = (np.stack([f[start:stop] for f in self.floats]) if self.floats
                   else np.empty((0, m), dtype=np.int64))
@@ -91,7 +105,7 @@ class _Columns:
         offsets = (np.stack([o[start:stop + 1] for o in self.offsets]) if self.offsets
                    else np.zeros((0, m + 1), dtype=np.int64))
         text = int((offsets[:, -1] - offsets[:, 0]).sum())
-        return floats, ints, offsets, text + self.bytes_per_row * m
+        return floats, ints, offsets, text + self.bytes_per_row * m + _WORD_SLACK
 
 
 def _combined(column: pa.ChunkedArray) -> pa.Array:
@@ -146,6 +160,29 @@ def _kind(array: pa.Array | NDArray[Any]) -> int | None:
 
 
 @numba.njit(nogil=True, cache=True)
+def _shortest_decimals(float_bits: NDArray[np.int64], first: int, last: int,
+                       digits: NDArray[np.int64], exponents: NDArray[np.int64]) -> None:
+    """Rows ``first:last`` of each float column as ``digits x 10^exponent`` (Ryū), into
+    ``digits[:, :last - first]`` and ``exponents``; digits 0 where :func:`_format_rows`
+    writes the value otherwise (zero, infinity, NaN, or equal to the value above).
+
+    A loop of its own: the values are independent, so the processor works on several at
+    once, which it cannot while each value's text must wait for the previous one's length.
+    """
+    for f in range(float_bits.shape[0]):
+        for i in range(first, last):
+            bits = float_bits[f, i]
+            exponent_bits = (bits >> 52) & 0x7FF
+            mantissa_bits = bits & 0xFFFFFFFFFFFFF
+            if exponent_bits == 0x7FF or (exponent_bits == 0 and mantissa_bits == 0) or (
+                    i > 0 and bits == float_bits[f, i - 1]):
+                digits[f, i - first] = 0
+            else:
+                digits[f, i - first], exponents[f, i - first] = shortest_decimal(
+                    mantissa_bits, exponent_bits)
+
+
+@numba.njit(nogil=True, cache=True)
 def _format_rows(kinds: NDArray[np.int64], places: NDArray[np.int64],
                  float_bits: NDArray[np.int64], ints: NDArray[np.int64],
                  offsets: NDArray[np.int64], data: NDArray[np.uint8], delimiter: int,
@@ -153,45 +190,67 @@ def _format_rows(kinds: NDArray[np.int64], places: NDArray[np.int64],
     """``n_rows`` rows (a column per row of ``float_bits``, ``ints`` and ``offsets``) as
     delimited lines into ``out``; the number of bytes written.
 
-    A float equal to the one above it in its column is copied from that one's text (adjusted
-    p-values sorted by p are mostly runs of one value)."""
+    The rows go in groups of :data:`DECIMALS_PER_GROUP`: the group's floats are made decimals
+    first (:func:`_shortest_decimals`), then its lines written. A float equal to the one above
+    it in its column is copied from that one's text (adjusted p-values sorted by p are mostly
+    runs of one value). Text is copied eight bytes at a time where the data has them (the
+    buffer has room for the bytes past a text's end: :meth:`_Columns.rows`)."""
     na = _NA
     position = 0
     columns = kinds.shape[0]
     n_floats = float_bits.shape[0]
+    n_data = data.shape[0]
     previous_start = np.full(n_floats, -1, dtype=np.int64)  # the text of each column's last
     previous_stop = np.zeros(n_floats, dtype=np.int64)
-    for i in range(n_rows):
-        for c in range(columns):
-            if c > 0:
-                out[position] = delimiter
-                position += 1
-            place = places[c]
-            kind = kinds[c]
-            if kind == _FLOAT:
-                bits = float_bits[place, i]
-                start = position
-                if i > 0 and bits == float_bits[place, i - 1] and previous_start[place] >= 0:
-                    for j in range(previous_start[place], previous_stop[place]):
-                        out[position] = out[j]
-                        position += 1
-                elif (bits & 0x7FF0000000000000) == 0x7FF0000000000000 and (
-                        bits & 0xFFFFFFFFFFFFF) != 0:
-                    out[position] = na[0]
-                    out[position + 1] = na[1]
-                    position += 2
-                else:
-                    position = write_float(out, position, bits)
-                previous_start[place] = start
-                previous_stop[place] = position
-            elif kind == _INT:
-                position = write_int(out, position, ints[place, i])
-            else:
-                for j in range(offsets[place, i], offsets[place, i + 1]):
-                    out[position] = data[j]
+    digits = np.empty((n_floats, DECIMALS_PER_GROUP), dtype=np.int64)
+    exponents = np.empty((n_floats, DECIMALS_PER_GROUP), dtype=np.int64)
+    for first in range(0, n_rows, DECIMALS_PER_GROUP):
+        last = min(n_rows, first + DECIMALS_PER_GROUP)
+        _shortest_decimals(float_bits, first, last, digits, exponents)
+        for i in range(first, last):
+            for c in range(columns):
+                if c > 0:
+                    out[position] = delimiter
                     position += 1
-        out[position] = 10
-        position += 1
+                place = places[c]
+                kind = kinds[c]
+                if kind == _FLOAT:
+                    bits = float_bits[place, i]
+                    start = position
+                    if digits[place, i - first] != 0:
+                        if bits < 0:
+                            out[position] = 45  # '-'
+                            position += 1
+                        position = write_decimal(out, position, digits[place, i - first],
+                                                 exponents[place, i - first])
+                    elif i > 0 and bits == float_bits[place, i - 1] and previous_start[place] >= 0:
+                        for j in range(previous_start[place], previous_stop[place]):
+                            out[position] = out[j]
+                            position += 1
+                    elif (bits & 0x7FF0000000000000) == 0x7FF0000000000000 and (
+                            bits & 0xFFFFFFFFFFFFF) != 0:
+                        out[position] = na[0]
+                        out[position + 1] = na[1]
+                        position += 2
+                    else:
+                        position = write_float(out, position, bits)
+                    previous_start[place] = start
+                    previous_stop[place] = position
+                elif kind == _INT:
+                    position = write_int(out, position, ints[place, i])
+                else:
+                    begin = offsets[place, i]
+                    end = offsets[place, i + 1]
+                    if end + 8 <= n_data:
+                        for j in range(begin, end, 8):
+                            store_word(out, position + j - begin, load_word(data, j))
+                        position += end - begin
+                    else:
+                        for j in range(begin, end):
+                            out[position] = data[j]
+                            position += 1
+            out[position] = 10
+            position += 1
     return position
 
 

@@ -14,8 +14,9 @@ closest); the layout is Arrow's (what manylm's tables have always had):
 - no trailing ``.0`` (``1``, ``-0``), ``inf`` and ``-inf``.
 
 :func:`write_float` and :func:`write_int` write into a byte array and are meant for compiled
-callers (:mod:`manylm.io.delimited_rows`); :func:`format_float` is the same from Python, for
-tests and small uses.
+callers (:mod:`manylm.io.delimited_rows`, which also finds many values' digits first with
+:func:`shortest_decimal` and writes them with :func:`write_decimal`); :func:`format_float` is
+the same from Python, for tests and small uses.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from numba import types
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
-__all__ = ["MAX_FLOAT_CHARS", "MAX_INT_CHARS", "format_float", "write_float", "write_int"]
+from manylm.io.byte_words import bit_length, store_word
+
+__all__ = ["MAX_FLOAT_CHARS", "MAX_INT_CHARS", "format_float", "shortest_decimal", "write_decimal",
+           "write_float", "write_int"]
 
 #: The longest text :func:`write_float` writes: ``-0.0000012345678901234567`` (25 bytes).
 MAX_FLOAT_CHARS = 25
@@ -115,6 +119,9 @@ def _multiple_of_pow5(value: int, p: int) -> bool:
 
 
 _POWERS_OF_TEN = np.array([10 ** i for i in range(19)], dtype=np.int64)
+_UNSIGNED_POWERS_OF_TEN = _POWERS_OF_TEN.astype(np.uint64)
+#: Most significant digits of a double's shortest decimal.
+_MAX_DIGITS = 17
 
 
 @numba.njit(inline="always")
@@ -276,12 +283,53 @@ def write_int(out: NDArray[np.uint8], position: int, value: int) -> int:
     return position + length
 
 
+@numba.njit(inline="always")
+def _digit_count(v: int) -> int:
+    """Digits of 0 < v < 2^63: from the bit length (log10(2) ~ 1233 / 4096) and one
+    comparison, without branches."""
+    estimate = (bit_length(np.uint64(v)) * 1233) >> 12
+    return estimate + (1 if np.uint64(v) >= _UNSIGNED_POWERS_OF_TEN[estimate] else 0)
+
+
+@numba.njit(inline="always")
+def _ascii_digits8(n: Any) -> Any:
+    """The 8 decimal digits of 0 <= n < 10^8 (leading zeros kept) as ASCII in one word, the
+    first digit in the lowest byte: the halves, quarters and digits split in parallel lanes
+    (a division by 100 of a number below 10^4 is (x * 10486) >> 20, by 10 of one below 100
+    is (x * 103) >> 10)."""
+    n = np.uint64(n)
+    high = n // np.uint64(10_000)
+    lanes = high | ((n - high * np.uint64(10_000)) << np.uint64(32))
+    hundreds = ((lanes * np.uint64(10486)) >> np.uint64(20)) & np.uint64(0x0000007F0000007F)
+    lanes = hundreds | ((lanes - hundreds * np.uint64(100)) << np.uint64(16))
+    tens = ((lanes * np.uint64(103)) >> np.uint64(10)) & np.uint64(0x000F000F000F000F)
+    lanes = tens | ((lanes - tens * np.uint64(10)) << np.uint64(8))
+    return lanes | np.uint64(0x3030303030303030)
+
+
+@numba.njit(inline="always")
+def _write_digits17(out: NDArray[np.uint8], position: int, v: Any) -> None:
+    """Write the 17 digits of 0 <= v < 10^17 (leading zeros kept) at ``out[position:]``."""
+    top = v // np.uint64(10 ** 16)
+    rest = v - top * np.uint64(10 ** 16)
+    middle = rest // np.uint64(10 ** 8)
+    out[position] = 48 + np.int64(top)
+    store_word(out, position + 1, _ascii_digits8(middle))
+    store_word(out, position + 9, _ascii_digits8(rest - middle * np.uint64(10 ** 8)))
+
+
 @numba.njit(nogil=True, cache=True)
 def write_float(out: NDArray[np.uint8], position: int, bits: int) -> int:
     """Write a finite or infinite double, given by its bits (an int64 view of the float64),
-    as its shortest round-trip text (the module's layout) at ``out[position:]``, at most
-    :data:`MAX_FLOAT_CHARS` bytes; the position after it. NaN is the caller's to write (as
-    ``NA`` in a table)."""
+    as its shortest round-trip text (the module's layout) at ``out[position:]``; the position
+    after it. The text is at most :data:`MAX_FLOAT_CHARS` bytes, and so is the space used:
+    the bytes after the returned position, up to that many, may be overwritten. NaN is the
+    caller's to write (as ``NA`` in a table).
+
+    The digits are written as 17 (the shortest decimal's, then zeros), eight at a time, in
+    place: an integer's trailing zeros are among them, and the other layouts move at most
+    the whole part (positional) or the first digit (scientific) one place for the point.
+    """
     if bits < 0:
         out[position] = 45  # '-'
         position += 1
@@ -296,47 +344,54 @@ def write_float(out: NDArray[np.uint8], position: int, bits: int) -> int:
         out[position] = 48
         return position + 1
     digits, exponent = shortest_decimal(mantissa_bits, exponent_bits)
-    length = _decimal_length(digits)
+    return write_decimal(out, position, digits, exponent)
+
+
+@numba.njit(inline="always")
+def write_decimal(out: NDArray[np.uint8], position: int, digits: int, exponent: int) -> int:
+    """Write ``digits x 10^exponent`` (0 < digits < 10^17, the sign already written) in the
+    module's layout at ``out[position:]``; the position after it (see :func:`write_float`)."""
+    length = _digit_count(digits)
+    padded = np.uint64(digits) * _UNSIGNED_POWERS_OF_TEN[_MAX_DIGITS - length]
     k = exponent + length - 1  # scientific exponent: value = d.ddd x 10^k
     if -7 < k < 10:
-        if exponent >= 0:  # an integer: the digits, then zeros
-            _write_digits(out, position + length, digits)
-            position += length
-            for _ in range(exponent):
-                out[position] = 48
-                position += 1
-            return position
-        if k >= 0:  # d..d.d..d: write the digits one place apart around the point
-            whole = k + 1
-            _write_digits(out, position + length + 1, digits)
-            for j in range(whole):
-                out[position + j] = out[position + j + 1]
-            out[position + whole] = 46  # '.'
-            return position + length + 1
-        leading = -k - 1  # 0.00ddd
-        out[position] = 48
-        out[position + 1] = 46
-        for j in range(leading):
-            out[position + 2 + j] = 48
-        end = position + 2 + leading + length
-        _write_digits(out, end, digits)
-        return end
+        if k < 0:  # 0.00ddd: "0." and up to 5 zeros (8 written), then the digits
+            store_word(out, position, np.uint64(0x3030303030302E30))
+            end = position + 1 - k
+            _write_digits17(out, end, padded)
+            return end + length
+        whole = k + 1
+        if exponent >= 0:  # an integer: its digits, then zeros (written with them)
+            _write_digits17(out, position, padded)
+            return position + whole
+        _write_digits17(out, position + 1, padded)  # d..d.d..d: the whole part moves left
+        for j in range(whole):
+            out[position + j] = out[position + j + 1]
+        out[position + whole] = 46  # '.'
+        return position + length + 1
     # d.ddde+k
-    if length == 1:
-        out[position] = 48 + digits
-        position += 1
-    else:
-        _write_digits(out, position + length + 1, digits)
-        out[position] = out[position + 1]
-        out[position + 1] = 46
+    _write_digits17(out, position + 1, padded)
+    out[position] = out[position + 1]
+    if length > 1:
+        out[position + 1] = 46  # '.'
         position += length + 1
+    else:
+        position += 1
     out[position] = 101  # 'e'
     out[position + 1] = 43 if k >= 0 else 45
-    position += 2
     k_abs = k if k >= 0 else -k
-    k_length = _decimal_length(k_abs)
-    _write_digits(out, position + k_length, k_abs)
-    return position + k_length
+    pairs = _DIGIT_PAIRS
+    if k_abs >= 100:  # |k| <= 324
+        out[position + 2] = 48 + k_abs // 100
+        out[position + 3] = pairs[2 * (k_abs % 100)]
+        out[position + 4] = pairs[2 * (k_abs % 100) + 1]
+        return position + 5
+    if k_abs >= 10:
+        out[position + 2] = pairs[2 * k_abs]
+        out[position + 3] = pairs[2 * k_abs + 1]
+        return position + 4
+    out[position + 2] = 48 + k_abs
+    return position + 3
 
 
 def format_float(value: float) -> str:
