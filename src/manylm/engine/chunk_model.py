@@ -253,17 +253,19 @@ def moderated_chunk(model: ChunkModel, fields: Mapping[str, NDArray[np.floating]
     return result.with_coefficient_priors(var_prior)
 
 
-def table_chunk(model: ChunkModel, result: ModeratedFit, *, lods: bool = True
-                ) -> dict[str, NDArray[np.float64]]:
+def table_chunk(model: ChunkModel, result: ModeratedFit, *, lods: bool = True,
+                p_value: bool = True) -> dict[str, NDArray[np.float64]]:
     """Map 2: the chunk's table rows, unsorted, without the adjusted p-value (a global step).
 
     Returns the columns of :func:`manylm.top_table` in order, less ``adj_p_value``: computed
     by its own column functions (``top_table`` itself would also sort and gather each chunk).
-    ``lods=False`` also leaves out the B-statistic (computed once its prior is known).
+    ``lods=False`` also leaves out the B-statistic (computed once its prior is known);
+    ``p_value=False`` the p-value of a t table (known already: :mod:`manylm.engine.late_table`).
     """
     n_tested = len(model.tested())
     if n_tested == 1:
-        columns = _t_columns_with_interval(result, 0, model.confint, lods=lods)
+        columns = _t_columns_with_interval(result, 0, model.confint, lods=lods,
+                                           p_value=p_value)
     else:
         columns = _f_columns(result, list(range(n_tested)))
     return {name: np.asarray(values, dtype=np.float64) for name, values in columns.items()}

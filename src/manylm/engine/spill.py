@@ -239,24 +239,30 @@ class FeatureStore:
         return out
 
     def permute(self, name: str, order: NDArray[np.intp], buffer: NDArray[np.float64]) -> None:
-        """Rewrite a one-column field in the order ``order`` (row i gets row ``order[i]``),
-        through ``buffer`` (float64, C-contiguous, of the field's length). On disk the file is
-        read through a mapping of its pages, so ``buffer`` is the only memory used."""
+        """Rewrite a one-column field (a vector, or a matrix of one column) in the order
+        ``order`` (row i gets row ``order[i]``), through ``buffer`` (float64, C-contiguous, of
+        the field's length). On disk the file is read through a mapping of its pages, so
+        ``buffer`` is the only memory used."""
         if name in self._constants:
             return  # one value everywhere
         if self.directory is None:
-            np.take(self._arrays[name], order, out=buffer, mode="clip")  # "raise": buffered
-            self._arrays[name][:] = buffer
+            values = self._arrays[name]
+            if values.ndim == 2 and values.shape[1] != 1:
+                raise ValueError(f"field {name!r} has {values.shape[1]} columns: only one "
+                                 "column is permuted")
+            values = values.reshape(self.n_rows)  # a view: the field's own memory
+            np.take(values, order, out=buffer, mode="clip")  # "raise": buffered
+            values[:] = buffer
             return
         _, width, path = self._files[name]
-        if width is not None:
-            raise ValueError(f"field {name!r} has {width} columns: only vectors are permuted")
+        if width not in (None, 1):
+            raise ValueError(f"field {name!r} has {width} columns: only one column is permuted")
         mapped = np.memmap(path, dtype=np.float64, mode="r", shape=(self.n_rows,))
         try:
             np.take(mapped, order, out=buffer, mode="clip")
         finally:
             del mapped  # unmap: the pages leave this process's resident memory
-        self.write(name, 0, buffer)
+        self.write(name, 0, buffer)  # a column of one value per row: the same bytes
 
     def read_all(self, name: str) -> NDArray[np.float64]:
         return self.read(name, 0, self.n_rows)

@@ -10,7 +10,9 @@ The two-pass shape of DESIGN.md, on one machine:
    B-statistics, the prior of non-zero coefficients from every chunk's largest |t|.
 3. **map** over the stored summaries: each chunk is moderated with the prior and its table rows
    computed by ``top_table``; then one global step adjusts all p-values and orders the rows,
-   and the table is written block by block, sorted by gathering rows from the store.
+   and the table is written block by block, sorted by gathering rows from the store. A
+   spilled t table sorted by p stores only its p-values here, and its rows are computed in
+   output order as they are written (:mod:`manylm.engine.late_table`).
 
 The table equals ``top_table(ebayes(lm_fit(...)))`` of the whole matrix (rows are independent
 given the prior), whatever the block size or the number of threads.
@@ -38,6 +40,7 @@ from manylm.engine.chunk_model import (
     table_chunk,
 )
 from manylm.engine.fit_pass import fit_pass
+from manylm.engine.late_table import finish_late_table, late_table_applies
 from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
     RunningFloor,
@@ -210,14 +213,24 @@ def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory
                 refuse_duplicate_ids(ids, run.source.path)
             with phase_timer(timings, "prior"):
                 prior = _estimate_prior(model, summaries)
+            late = late_table_applies(run, results, ids, scalar_prior=prior.scalar is not None,
+                                      collect=collect)
             with phase_timer(timings, "table"):
-                _table_pass(run, summaries, prior, results, plan.pass_rows, plan.n_workers)
-                summaries.close()
-                prior.arrays.clear()
+                var_prior = _table_pass(run, summaries, prior, results, plan.pass_rows,
+                                        plan.n_workers, late=late)
+                if not late:
+                    summaries.close()
+                    prior.arrays.clear()
             with phase_timer(timings, "write"):
-                table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,
-                                     sort_by=run.sort_by, out=out, collect=collect,
-                                     temp_dir=directory.path, block_rows=plan.pass_rows)
+                table = None
+                if late:
+                    finish_late_table(run, summaries, results, ids, prior.posterior, var_prior,
+                                      out=out, temp_dir=directory.path,
+                                      block_rows=plan.pass_rows)
+                else:
+                    table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,
+                                         sort_by=run.sort_by, out=out, collect=collect,
+                                         temp_dir=directory.path, block_rows=plan.pass_rows)
         finally:
             summaries.close()
             results.close()
@@ -292,8 +305,12 @@ def _chunk(model: ChunkModel, summaries: FeatureStore, prior: _StoredPrior, star
 
 
 def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
-                results: FeatureStore, pass_rows: int, n_workers: int) -> None:
-    """Every chunk's table rows (and sort key) into ``results``, chunks on ``n_workers``.
+                results: FeatureStore, pass_rows: int, n_workers: int, *,
+                late: bool = False) -> dict[int, float]:
+    """Every chunk's table rows (and sort key) into ``results``, chunks on ``n_workers``;
+    the B-statistic's prior (by position among the tested coefficients; empty without
+    B-statistics). ``late`` (:mod:`manylm.engine.late_table`): the p-values only, and the
+    B-statistic's prior without the B-statistics.
 
     With B-statistics, the chunks' table rows are computed first without them, each chunk
     also giving its largest |t| (:func:`chunk_top`); the B-statistic's prior is then
@@ -305,8 +322,11 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
     at the end.
     """
     model = run.model
-    adopted = adopted_columns(run)
-    add_table_fields(run, results, adopted)
+    adopted = {} if late else adopted_columns(run)
+    if late:
+        results.add("p_value")
+    else:
+        add_table_fields(run, results, adopted)
     n_rows = summaries.n_rows
     spans = [(s, min(n_rows, s + pass_rows)) for s in range(0, n_rows, pass_rows)]
     n_keep = int(np.ceil(model.proportion / 2 * n_rows))
@@ -342,8 +362,12 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
         def moderate(span: tuple[int, int]) -> tuple[TRange, TopCandidates] | None:
             result = _chunk(model, summaries, prior, span[0], span[1], var_prior)
             later = with_lods and not prior_first
-            store_table_chunk(run, results, span[0], table_chunk(model, result,
-                                                                 lods=not later), adopted)
+            if late:
+                results.write("p_value", span[0],
+                              np.asarray(result.p_value_of(0), dtype=np.float64))
+            else:
+                store_table_chunk(run, results, span[0], table_chunk(model, result,
+                                                                     lods=not later), adopted)
             return chunk_top(result, span[0], n_keep, running) if later else None
 
         fold = TopFold(n_keep)
@@ -352,6 +376,8 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
                 fold.add(*chunk_result)
         if with_lods and not prior_first:
             var_prior = {0: b_prior(fold)}
+            if late:
+                return var_prior
 
             def b_statistics(span: tuple[int, int]) -> None:
                 start, stop = span
@@ -367,6 +393,7 @@ def _table_pass(run: PreparedRun, summaries: FeatureStore, prior: _StoredPrior,
                 del done
     for column, fit_field in adopted.items():  # the chunks are done with the fit's fields
         results.adopt(column, summaries, fit_field)
+    return var_prior
 
 
 def add_table_fields(run: PreparedRun, results: FeatureStore,

@@ -30,7 +30,7 @@ import io
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
@@ -56,8 +56,10 @@ from manylm.io.tables import (
 )
 from manylm.parallel import cpu_count
 
-__all__ = ["SORT_KEY_FIELD", "GlobalOrder", "TableWriter", "adjust_and_order", "collect_table",
-           "finish_table", "open_table", "sort_key", "write_table_blocks"]
+__all__ = ["SORT_KEY_FIELD", "Block", "GlobalOrder", "TableWriter", "adjust_and_order",
+           "collect_table", "finish_table", "open_table", "sort_fields_in_place", "sort_key",
+           "sortable_in_place", "write_block_rows", "write_blocks",
+           "write_table_blocks"]
 
 ID_COLUMN = "feature"
 #: Rows per written block: formatted text is ~130 bytes per row, a few blocks are in flight.
@@ -227,7 +229,7 @@ def _block_fetchers(results: FeatureStore, names: list[str], ids: IdStore | None
 
     A block is fetched by the thread that formats it (reads, gathers and ``take`` release the
     GIL), so that the writing thread only writes. ``values_in_order``: the stored columns are
-    already in output order (:func:`_sort_fields_in_place`), only the IDs follow ``order``.
+    already in output order (:func:`sort_fields_in_place`), only the IDs follow ``order``.
     A spilled table not sorted in place goes through :func:`_bucketed` (in this thread).
     """
     n_rows = results.n_rows
@@ -237,7 +239,7 @@ def _block_fetchers(results: FeatureStore, names: list[str], ids: IdStore | None
         return
     whole_ids = None
     if values_in_order and ids is not None and ids.spilled:
-        # Sorting in place checked that the IDs fit (_sortable_in_place): one sequential read
+        # Sorting in place checked that the IDs fit (sortable_in_place): one sequential read
         # instead of mapping the ID files for every block.
         whole_ids = ids.read(0, n_rows)
     for start in range(0, n_rows, block_rows):
@@ -277,7 +279,7 @@ def _sort_threads(n_threads: int) -> int:
     return max(1, min(n_threads, (WRITE_BYTES_PER_FEATURE - 16) // 16))
 
 
-def _sortable_in_place(results: FeatureStore, ids: IdStore | None) -> bool:
+def sortable_in_place(results: FeatureStore, ids: IdStore | None) -> bool:
     """Whether sorting a spilled table in place stays within the global steps' memory.
 
     Every plan reserves :data:`WRITE_BYTES_PER_FEATURE` per feature for the global steps
@@ -291,7 +293,7 @@ def _sortable_in_place(results: FeatureStore, ids: IdStore | None) -> bool:
     return 8 * n + ids_bytes <= WRITE_BYTES_PER_FEATURE * n
 
 
-def _sort_fields_in_place(results: FeatureStore, names: list[str],
+def sort_fields_in_place(results: FeatureStore, names: list[str],
                           order: NDArray[np.intp], n_threads: int,
                           spare: Sequence[NDArray[np.floating]] = ()) -> None:
     """Put each stored column of a spilled table in output order, overwriting its file.
@@ -409,13 +411,8 @@ def _bucketed(results: FeatureStore, names: list[str], ids: IdStore | None,
 def write_table_blocks(writer: TableWriter, results: FeatureStore, names: list[str],
                        ids: IdStore | None, order: NDArray[np.intp] | None, block_rows: int,
                        n_threads: int | None = None, *, values_in_order: bool = False) -> None:
-    """Write every row of ``results`` (columns ``names``) through ``writer``.
-
-    Blocks are fetched and formatted by ``n_threads`` threads (default: every core), a few
-    blocks ahead, and written in order by this one: one more block than threads is in flight,
-    so that the threads keep formatting while this one writes. Blocks are smaller than
-    ``block_rows`` in proportion, so that the blocks in memory stay as many rows as three of
-    ``block_rows``.
+    """Write every row of ``results`` (columns ``names``) through ``writer``
+    (:func:`write_blocks`, in blocks of :func:`write_block_rows`).
 
     Parameters
     ----------
@@ -427,10 +424,25 @@ def write_table_blocks(writer: TableWriter, results: FeatureStore, names: list[s
         The stored columns are already in output order (only the IDs follow ``order``).
     """
     n_threads = max(1, n_threads or cpu_count())
-    window = n_threads + 1
-    block_rows = max(1, min(block_rows, WRITE_BLOCK_ROWS) * 3 // (window + 1))
-    fetchers = _block_fetchers(results, names, ids, order, block_rows,
+    fetchers = _block_fetchers(results, names, ids, order, write_block_rows(block_rows, n_threads),
                                values_in_order=values_in_order)
+    write_blocks(writer, fetchers, n_threads)
+
+
+def write_block_rows(block_rows: int, n_threads: int) -> int:
+    """Rows per block written by :func:`write_blocks` on ``n_threads``: smaller than
+    ``block_rows`` in proportion, so that the blocks in memory stay as many rows as three of
+    ``block_rows``."""
+    return max(1, min(block_rows, WRITE_BLOCK_ROWS) * 3 // (n_threads + 2))
+
+
+def write_blocks(writer: TableWriter, fetchers: Iterable[Callable[[], Block]],
+                 n_threads: int) -> None:
+    """Fetch, format and write blocks in order: each fetched and formatted by one of
+    ``n_threads`` threads, a few blocks ahead, and written in order by this one (one more
+    block than threads is in flight, so that the threads keep formatting while this one
+    writes)."""
+    window = n_threads + 1
     with ThreadPoolExecutor(n_threads, thread_name_prefix="manylm-write") as pool:
         pending: collections.deque[Future[Any]] = collections.deque()
         try:
@@ -546,7 +558,7 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
     left sorted (its fields in output order): it is read once.
     """
     key = results.read_all(SORT_KEY_FIELD) if sort_by not in ("p", "none") else None
-    in_place = (sort_by != "none" and results.spilled and _sortable_in_place(results, ids))
+    in_place = (sort_by != "none" and results.spilled and sortable_in_place(results, ids))
     p = results.read_all("p_value")
     adjusted, order, p_in_order = adjust_and_order(p, key, adjust, sort_by,
                                                    in_output_order=in_place,
@@ -567,7 +579,7 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
         if not any(np.may_share_memory(p, a) for a in spare):  # not holding them already
             spare.append(p)
         del adjusted, p, p_in_order
-        _sort_fields_in_place(results, to_sort, order, n_threads, spare)
+        sort_fields_in_place(results, to_sort, order, n_threads, spare)
         del spare
     else:
         results.write("adj_p_value", 0, adjusted)

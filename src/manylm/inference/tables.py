@@ -144,11 +144,13 @@ def _take_ids(ids: pd.Index, order: NDArray[np.intp]) -> pd.Index:
     return ids[order]
 
 
-def _t_columns(result: ModeratedFit, j: int, confint: float, *, lods: bool = True) -> tuple[
+def _t_columns(result: ModeratedFit, j: int, confint: float, *, lods: bool = True,
+               p_value: bool = True) -> tuple[
         dict[str, NDArray[np.floating]], tuple[NDArray[np.floating], NDArray[np.floating]]]:
     """The t table's per-feature columns, and (standard error, t quantile) for its interval.
 
-    ``lods=False`` leaves out the B-statistic (an engine that computes it after the chunks).
+    ``lods=False`` leaves out the B-statistic (an engine that computes it after the chunks),
+    ``p_value=False`` the p-value (an engine that has it already).
     """
     fit = result.fit
     level = (1 + confint) / 2
@@ -164,8 +166,9 @@ def _t_columns(result: ModeratedFit, j: int, confint: float, *, lods: bool = Tru
         "estimate": fit.coefficients[:, j],
         "mean": fit.mean,
         "t": result.t_of(j),
-        "p_value": result.p_value_of(j),
     }
+    if p_value:
+        data["p_value"] = result.p_value_of(j)
     b_statistics = result.lods_of(j) if lods else None
     if b_statistics is not None:
         data["lods"] = b_statistics
@@ -173,9 +176,11 @@ def _t_columns(result: ModeratedFit, j: int, confint: float, *, lods: bool = Tru
 
 
 def _t_columns_with_interval(result: ModeratedFit, j: int, confint: float, *,
-                             lods: bool = True) -> dict[str, NDArray[np.floating]]:
+                             lods: bool = True, p_value: bool = True
+                             ) -> dict[str, NDArray[np.floating]]:
     """The t table's columns, unsorted and without ``adj_p_value`` (a chunk's rows)."""
-    data, (standard_error, quantile) = _t_columns(result, j, confint, lods=lods)
+    data, (standard_error, quantile) = _t_columns(result, j, confint, lods=lods,
+                                                  p_value=p_value)
     margin = standard_error * quantile
     estimate = data["estimate"]
     columns = {"estimate": estimate, "ci_low": estimate - margin, "ci_high": estimate + margin}
