@@ -159,6 +159,49 @@ def test_dask_arrays_with_weights_to_a_file(client, data, tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.tsv"]
 
 
+@pytest.mark.parametrize("case", [
+    {},
+    {"treat_lfc": 0.2},
+    {"unreachable": True},
+], ids=["t", "treat", "rows-sent"])
+def test_late_table_on_a_cluster(client, data, tmp_path: Path, monkeypatch,
+                                 case: dict[str, Any]) -> None:
+    """A t table sorted by p, to a file, is made late on the client from the fit's fields the
+    table tasks give (written by the workers, or sent): byte for byte the table made from the
+    stored columns, with the in-memory numbers."""
+    from manylm.engine import dask_backend
+
+    options = {k: v for k, v in case.items() if k != "unreachable"}
+    if case.get("unreachable"):
+        monkeypatch.setattr(dask_tasks.SharedTable, "reachable", lambda self: False)
+        planned = dask_backend.plan_streaming  # rows sent: the client spills them itself
+        monkeypatch.setattr(dask_backend, "plan_streaming",
+                            lambda *args, **kwargs: planned(*args, **{**kwargs, "spill": True}))
+    made_late: list[bool] = []
+    real = dask_backend.late_table_applies
+
+    def applies(*args: Any, **kwargs: Any) -> bool:
+        made_late.append(real(*args, **kwargs))
+        return made_late[-1]
+
+    def run(name: str) -> bytes:
+        fit_dask(ArraySource(data["expression"]), FORMULA, samples=data["samples"],
+                 coef="group[B]", client=client, rows_per_task=61, out=tmp_path / name,
+                 **options)
+        return (tmp_path / name).read_bytes()
+
+    monkeypatch.setattr(dask_backend, "late_table_applies", applies)
+    late = run("late.tsv")
+    assert made_late == [True]
+    monkeypatch.setattr(dask_backend, "late_table_applies", lambda *args, **kwargs: False)
+    assert late == run("stored.tsv")
+    table = pd.read_csv(tmp_path / "late.tsv", sep="\t", index_col=0)
+    table.index = table.index.astype(str)
+    expected = reference(data, "group[B]", **options)
+    expected.index.name = "feature"
+    assert_same_table(table, expected)
+
+
 class DiesOnce(ArraySource):
     """Kills the worker process reading rows 122-182 the first time they are read."""
 
@@ -199,15 +242,17 @@ class DiesWhileWritingRows(dask_tasks.SharedTable):
     marker: str = ""
 
     def write_rows(self, name: str, start: int, values) -> None:
-        if start == 122 and name == "t" and not os.path.exists(self.marker):
+        if start == 122 and name == "p_value" and not os.path.exists(self.marker):
             Path(self.marker).write_text(str(os.getpid()))
             os._exit(1)  # some of the chunk's columns written, the others not
         super().write_rows(name, start, values)
 
 
+@pytest.mark.parametrize("to_file", [False, True], ids=["collected", "late-to-file"])
 def test_a_worker_lost_while_writing_table_rows(client, data, tmp_path: Path,
-                                                monkeypatch) -> None:
-    """The table task run again elsewhere writes the same rows again: the same table."""
+                                                monkeypatch, to_file: bool) -> None:
+    """The table task run again elsewhere writes the same rows again: the same table (its
+    columns collected, or the fit's fields of a table made late and written to a file)."""
     from manylm.engine import dask_backend
 
     expected = reference(data, "group[B]")
@@ -220,11 +265,18 @@ def test_a_worker_lost_while_writing_table_rows(client, data, tmp_path: Path,
         return DiesWhileWritingRows(**dataclasses.asdict(shared), marker=str(marker))
 
     monkeypatch.setattr(dask_backend, "_shared_table", dying)
+    out = tmp_path / "table.tsv" if to_file else None
     got = fit_dask(ArraySource(data["expression"]), FORMULA, samples=data["samples"],
-                   coef="group[B]", client=client, rows_per_task=61)
+                   coef="group[B]", client=client, rows_per_task=61, out=out)
     assert marker.exists()  # a worker did die, mid-write
     assert got.engine["client_spill"] == "disk, written by the workers"
-    assert_same_table(got.table, expected)
+    if out is None:
+        assert_same_table(got.table, expected)
+        return
+    table = pd.read_csv(out, sep="\t", index_col=0)
+    table.index = table.index.astype(str)
+    expected.index.name = "feature"
+    assert_same_table(table, expected)
 
 
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:

@@ -19,7 +19,10 @@ blocks read by the workers themselves from a block source, which pickles as its 
    the client merges the tops into the prior and computes the column (a chunk whose largest
    df is below the overall one makes a second small round of tasks propose its top again).
    Sorting by B needs them in the table: then two small reductions estimate the prior before
-   the table tasks.
+   the table tasks. A t table sorted by p and spilled is made late, as on one machine
+   (:mod:`manylm.engine.late_table`): the table tasks give the chunks' fit fields and
+   p-values instead of their table columns, and the client moderates the rows in output order
+   as it writes them.
 
 A lost worker is Dask's business: its tasks are run again elsewhere, and the summaries it held
 are recomputed from the graph, so the table is the same (a table task run again writes the same
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import itertools
 import os
@@ -47,7 +51,8 @@ from numpy.typing import NDArray
 
 from manylm.design.matrix import Design
 from manylm.engine import dask_tasks as tasks
-from manylm.engine.chunk_model import ChunkModel
+from manylm.engine.chunk_model import FIT_FIELDS, ChunkModel
+from manylm.engine.late_table import finish_late_table, late_table_applies
 from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
     PriorEstimate,
@@ -277,17 +282,32 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
                 floor = candidate_floor(top_range, n_keep)
             timings["prior"] = time.perf_counter() - clock
             clock = time.perf_counter()
+            # A spilled t table sorted by p is made late on the client, as on one machine:
+            # the table tasks send (or write) the fit's fields and the p-values.
+            scalar = prior if isinstance(prior, ScalarPrior) else None
+            late = late_table_applies(run, results, ids, scalar_prior=scalar is not None,
+                                      collect=collect)
+            if late and shared is not None:
+                shared = dataclasses.replace(shared, value_columns=LATE_FIELDS)
             tables = [delayed(tasks.table_task)(model, state, posterior, var_prior, start,
-                                                n_keep if lods_later else None, floor, shared)
+                                                n_keep if lods_later else None, floor, shared,
+                                                late)
                       for state, posterior, (start, _) in zip(states, posteriors, spans,
                                                               strict=True)]
-            add_table_fields(run, results)
-            later = _LaterBStatistics(results, n_keep) if lods_later else None
+            if late:
+                for name in LATE_FIELDS:
+                    results.add(name, 1 if name in ("coefficients", "stdev_unscaled") else None)
+            else:
+                add_table_fields(run, results)
+            later = _LaterBStatistics(results, n_keep, inputs=not late) if lods_later else None
             # Chunk tables arrive in row order, a few in flight at a time (or only word that
             # the workers wrote them into the files of ``results``).
             for (start, _), (columns, extra) in zip(
                     spans, _in_order(dask, client, tables, window=8), strict=True):
-                if columns is not None:
+                if columns is not None and late:
+                    for name, values in columns.items():
+                        results.write(name, start, values)
+                elif columns is not None:
                     store_table_chunk(run, results, start, columns)
                 if later is not None:
                     later.add(start, extra)
@@ -298,13 +318,23 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
                     proportion=chunk_model.proportion, stdev_coef_lim=chunk_model.stdev_coef_lim,
                     s2_prior_median=s2_prior_median, propose=propose)
                 del propose  # the chunks' fits on the workers are no longer needed
-                later.write(b_prior, chunk_model.proportion, plan.pass_rows)
+                var_prior = {0: b_prior}
+                if not late:
+                    later.write(b_prior, chunk_model.proportion, plan.pass_rows)
             del states, posteriors, prior, tables
             timings["table"] = time.perf_counter() - clock
             clock = time.perf_counter()
-            table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,
-                                 sort_by=run.sort_by, out=out, collect=collect,
-                                 temp_dir=directory.path, block_rows=plan.pass_rows)
+            table = None
+            if late:
+                assert scalar is not None
+                finish_late_table(run, results, results, ids,
+                                  lambda _, variance, df: scalar.posterior(variance, df),
+                                  var_prior, out=out, temp_dir=directory.path,
+                                  block_rows=plan.pass_rows)
+            else:
+                table = finish_table(results, ids, columns=run.columns, adjust=run.adjust,
+                                     sort_by=run.sort_by, out=out, collect=collect,
+                                     temp_dir=directory.path, block_rows=plan.pass_rows)
             timings["write"] = time.perf_counter() - clock
         finally:
             results.close()
@@ -361,6 +391,8 @@ def _chunk_priors(client: Any, prior: PriorEstimate | ScalarPrior,
 
 #: File prefix of the client's table fields in its spill directory.
 TABLE_PREFIX = "table."
+#: What the table tasks give when the table is made late: the fit's fields and the p-values.
+LATE_FIELDS = (*FIT_FIELDS, "p_value")
 
 
 def _shared_table(client: Any, directory: Path, run: PreparedRun) -> tasks.SharedTable | None:
@@ -401,11 +433,14 @@ class _LaterBStatistics:
 
     FIELDS = tasks.LATER_B_FIELDS
 
-    def __init__(self, results: FeatureStore, n_keep: int) -> None:
+    def __init__(self, results: FeatureStore, n_keep: int, *, inputs: bool = True) -> None:
+        """``inputs=False``: only the tops are folded, for the prior (a late table makes the
+        B-statistics from the fit's fields)."""
         self.results = results
         self.fold = TopFold(n_keep)
         self.df_prior: float | None = None
-        for name in self.FIELDS:
+        self.inputs = inputs
+        for name in self.FIELDS if inputs else ():
             results.add(name)
 
     def add(self, start: int, extra: Any) -> None:
@@ -413,6 +448,8 @@ class _LaterBStatistics:
         :class:`~manylm.engine.dask_tasks.SharedTable`)."""
         top, stdev, df_total, df_prior = extra
         self.fold.add(*top)
+        if not self.inputs:
+            return
         for name, values in zip(self.FIELDS, (stdev, df_total, df_prior), strict=True):
             if values is not None and np.ndim(values):
                 self.results.write(name, start, np.asarray(values, dtype=np.float64))

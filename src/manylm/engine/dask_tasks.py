@@ -18,6 +18,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from manylm.engine.chunk_model import (
+    FIT_FIELDS,
     ChunkModel,
     fit_chunk,
     fit_fields,
@@ -172,7 +173,7 @@ class SharedTable:
 
 def table_task(model: ChunkModel, state: dict[str, Any], posterior: dict[str, Any],
                var_prior: dict[int, float], start: int = 0, n_keep: int | None = None,
-               floor: float = -np.inf, shared: SharedTable | None = None
+               floor: float = -np.inf, shared: SharedTable | None = None, late: bool = False
                ) -> tuple[dict[str, NDArray[np.float64]] | None, Any]:
     """Map 2: a chunk's table columns (unsorted, unadjusted) and, when the B-statistics come
     later (``n_keep`` given), what they need: the chunk's ``n_keep`` largest |t| at least
@@ -181,18 +182,29 @@ def table_task(model: ChunkModel, state: dict[str, Any], posterior: dict[str, An
     With ``shared`` reachable, the columns (and the sort key, and the per-feature inputs of the
     B-statistics) are written into the client's files instead: the columns are then None, and
     so are the arrays of the extra (the prior df too when it varies by feature).
+
+    ``late`` (the client makes the table late, :mod:`manylm.engine.late_table`): the columns
+    are the chunk's fit fields and p-values, and the extra only the chunk's largest |t| (the
+    B-statistics are then made from the fit fields).
     """
     result = moderated_chunk(model, state, posterior, var_prior)
-    columns = table_chunk(model, result, lods=n_keep is None)
+    if late:
+        columns = {name: np.ascontiguousarray(state[name], dtype=np.float64)
+                   for name in FIT_FIELDS}
+        columns["p_value"] = np.asarray(result.p_value_of(0), dtype=np.float64)
+    else:
+        columns = table_chunk(model, result, lods=n_keep is None)
     extra: Any = None
-    if n_keep is not None:
+    if late and n_keep is not None:
+        extra = (chunk_top(result, start, n_keep, known_floor=floor), None, None, None)
+    elif n_keep is not None:
         extra = (chunk_top(result, start, n_keep, known_floor=floor),
                  np.ascontiguousarray(state["stdev_unscaled"][:, 0], dtype=np.float64),
                  np.asarray(posterior["df_total"], dtype=np.float64), posterior["df_prior"])
     if shared is None or not shared.reachable():
         return columns, extra
     write_table_chunk(shared.write_rows, shared.value_columns, shared.sort_by, start, columns)
-    if extra is not None:
+    if extra is not None and not late:
         top, stdev, df_total, df_prior = extra
         for name, values in zip(LATER_B_FIELDS, (stdev, df_total, df_prior), strict=True):
             if np.ndim(values):
