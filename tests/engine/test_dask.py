@@ -279,6 +279,16 @@ def test_a_worker_lost_while_writing_table_rows(client, data, tmp_path: Path,
     assert_same_table(table, expected)
 
 
+def test_local_workers_keep_glibc_thresholds() -> None:
+    """``--dask local`` starts its workers without Dask's MALLOC_TRIM_THRESHOLD_ (which fixes
+    glibc's mapping threshold at 128 kB: every larger array new memory), the other settings
+    Dask makes before spawning them (one BLAS / OpenMP thread) kept."""
+    with connect("local") as local:
+        seen = local.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                                  os.environ.get("OMP_NUM_THREADS")))
+    assert set(seen.values()) == {(None, "1")}
+
+
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     with pytest.raises(manylm.InputError, match="no Dask scheduler answered"), \
             connect("tcp://127.0.0.1:9", timeout="1s"):

@@ -107,10 +107,18 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
         raise InputError("--dask needs dask.distributed: pip install 'dask[distributed]'.") \
             from None
     if address == "local":
+        import dask
+
         from manylm.parallel import cpu_count
 
-        cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+        # threshold for mapping allocations at 128 kB: every larger array of a task is then
+        # new memory, whose pages are faulted in and zeroed again (where the host takes back
+        # idle guest memory, 1-2.5 s per GB). The workers keep glibc's own thresholds.
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_":
+                              None}):
+            cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
         try:
             with Client(cluster) as client:
                 _warm_workers(client)
