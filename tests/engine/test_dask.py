@@ -279,14 +279,17 @@ def test_a_worker_lost_while_writing_table_rows(client, data, tmp_path: Path,
     assert_same_table(table, expected)
 
 
-def test_local_workers_keep_glibc_thresholds() -> None:
+def test_local_workers_keep_glibc_thresholds(monkeypatch) -> None:
     """``--dask local`` starts its workers without Dask's MALLOC_TRIM_THRESHOLD_ (which fixes
-    glibc's mapping threshold at 128 kB: every larger array new memory), the other settings
-    Dask makes before spawning them (one BLAS / OpenMP thread) kept."""
+    glibc's mapping threshold at 128 kB: every larger array new memory), even where an earlier
+    cluster's nanny left it in this process's environment (as the module's cluster did); the
+    other settings Dask makes before spawning them (one BLAS / OpenMP thread) kept."""
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     with connect("local") as local:
         seen = local.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                                   os.environ.get("OMP_NUM_THREADS")))
     assert set(seen.values()) == {(None, "1")}
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's, as it was
 
 
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:
