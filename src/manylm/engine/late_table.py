@@ -36,6 +36,7 @@ from manylm.engine.streaming_table import (
     Block,
     adjust_and_order,
     open_table,
+    output_ids,
     sort_fields_in_place,
     sortable_in_place,
     write_block_rows,
@@ -107,12 +108,5 @@ def _late_block(run: PreparedRun, summaries: FeatureStore, results: FeatureStore
     columns = table_chunk(model, result, lods="lods" in run.columns, p_value=False)
     columns["p_value"] = results.read("p_value", start, stop)
     columns["adj_p_value"] = results.read("adj_p_value", start, stop)
-    rows = order[start:stop]
-    block_ids: pa.Array | NDArray[np.int64]
-    if ids is None:
-        block_ids = rows.astype(np.int64)
-    elif whole_ids is not None:
-        block_ids = whole_ids.take(pa.array(rows, type=pa.int64()))
-    else:
-        block_ids = ids.gather(rows)
-    return block_ids, {name: columns[name] for name in run.columns}
+    return (output_ids(ids, whole_ids, order[start:stop]),
+            {name: columns[name] for name in run.columns})

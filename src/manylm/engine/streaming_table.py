@@ -57,8 +57,8 @@ from manylm.io.tables import (
 from manylm.parallel import cpu_count
 
 __all__ = ["SORT_KEY_FIELD", "Block", "GlobalOrder", "TableWriter", "adjust_and_order",
-           "collect_table", "finish_table", "open_table", "sort_fields_in_place", "sort_key",
-           "sortable_in_place", "write_block_rows", "write_blocks",
+           "collect_table", "finish_table", "open_table", "output_ids", "sort_fields_in_place",
+           "sort_key", "sortable_in_place", "write_block_rows", "write_blocks",
            "write_table_blocks"]
 
 ID_COLUMN = "feature"
@@ -261,17 +261,21 @@ def _fetch(results: FeatureStore, names: list[str], ids: IdStore | None,
         columns = {name: results.read(name, start, stop) for name in names}
     else:
         columns = {name: results.gather(name, rows) for name in names}
-    block_ids: pa.Array | NDArray[np.int64]
     if rows is None:
-        block_ids = (np.arange(start, stop, dtype=np.int64) if ids is None
-                     else ids.read(start, stop))
-    elif ids is None:
-        block_ids = rows.astype(np.int64)
-    elif whole_ids is not None:
-        block_ids = whole_ids.take(pa.array(rows, type=pa.int64()))
-    else:
-        block_ids = ids.gather(rows)
-    return block_ids, columns
+        return (np.arange(start, stop, dtype=np.int64) if ids is None
+                else ids.read(start, stop)), columns
+    return output_ids(ids, whole_ids, rows), columns
+
+
+def output_ids(ids: IdStore | None, whole_ids: pa.Array | None,
+               rows: NDArray[np.intp]) -> pa.Array | NDArray[np.int64]:
+    """The IDs of stored rows ``rows`` (row numbers when the features have none), taken from
+    ``whole_ids`` (every ID, read once) when given, else gathered from the store."""
+    if ids is None:
+        return rows.astype(np.int64)
+    if whole_ids is not None:
+        return whole_ids.take(pa.array(rows, type=pa.int64()))
+    return ids.gather(rows)
 
 
 def _sort_threads(n_threads: int) -> int:
