@@ -58,10 +58,12 @@ def data() -> dict[str, Any]:
 
 
 def reference(data: dict[str, Any], coef: Any, *, weights: Any = None, trend: bool = False,
-              robust: bool = False, treat_lfc: float | None = None,
+              robust: bool = False, treat_lfc: float | None = None, moderate: bool = True,
               sort_by: str = "p") -> pd.DataFrame:
     fit = manylm.lm_fit(data["expression"], FORMULA, samples=data["samples"], weights=weights)
-    if treat_lfc is not None:
+    if not moderate:
+        result = manylm.ordinary_statistics(fit)
+    elif treat_lfc is not None:
         result = manylm.treat(fit, lfc=treat_lfc, trend=trend, robust=robust)
     else:
         result = manylm.ebayes(fit, trend=trend, robust=robust)
@@ -162,8 +164,9 @@ def test_dask_arrays_with_weights_to_a_file(client, data, tmp_path: Path) -> Non
 @pytest.mark.parametrize("case", [
     {},
     {"treat_lfc": 0.2},
+    {"moderate": False},
     {"unreachable": True},
-], ids=["t", "treat", "rows-sent"])
+], ids=["t", "treat", "unmoderated", "rows-sent"])
 def test_late_table_on_a_cluster(client, data, tmp_path: Path, monkeypatch,
                                  case: dict[str, Any]) -> None:
     """A t table sorted by p, to a file, is made late on the client from the fit's fields the
@@ -285,6 +288,7 @@ def test_local_workers_keep_glibc_thresholds(monkeypatch) -> None:
     cluster's nanny left it in this process's environment (as the module's cluster did); the
     other settings Dask makes before spawning them (one BLAS / OpenMP thread) kept."""
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # else Dask keeps the exported value
     with connect("local") as local:
         seen = local.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                                   os.environ.get("OMP_NUM_THREADS")))

@@ -281,6 +281,23 @@ def test_late_table_is_the_stored_table(data, tmp_path: Path, monkeypatch,
     assert_same_table(ours, expected)
 
 
+def test_late_table_of_features_without_ids(data, tmp_path: Path, monkeypatch) -> None:
+    """A bare array (features known by row number) gives the same late table as stored."""
+    from manylm.engine import streaming
+
+    values = data["missing"][data["samples"].index].to_numpy()  # samples in the sheet's order
+
+    def run(name: str) -> bytes:
+        fit_streaming(values, FORMULA, samples=data["samples"], coef="group[B]",
+                      out=tmp_path / name, block_rows=50, spill=True)
+        return (tmp_path / name).read_bytes()
+
+    late = run("late.tsv")
+    monkeypatch.setattr(streaming, "late_table_applies", lambda *args, **kwargs: False)
+    assert late == run("stored.tsv")
+    assert late.splitlines()[1].split(b"\t")[0].isdigit()  # row numbers
+
+
 def test_text_is_the_in_memory_text(data, tmp_path: Path) -> None:
     """Same header, quoting, NA and float format (shortest round trip): same bytes."""
     expected = reference(data["dense"], data["samples"], "group[B]", sort_by="none")

@@ -7,7 +7,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from manylm.io.number_text import MAX_FLOAT_CHARS, MAX_INT_CHARS, format_float, write_int
+from manylm.io.number_text import (
+    MAX_FLOAT_CHARS,
+    MAX_INT_CHARS,
+    format_float,
+    write_float,
+    write_int,
+)
 
 EDGES = [0.0, -0.0, 1.0, -1.0, 100.0, 1e-7, 1e-6, 1.5e-6, 1e-5, 0.1, 0.3, 2 / 3, 123456.0,
          1e9, 1.5e9, 9999999999.0, 1e10, 1e15, 1e16, 1e21, 1e22, 1e23, 5e-324, 1e-323,
@@ -54,3 +60,17 @@ def test_integers(value: int) -> None:
     out = np.empty(MAX_INT_CHARS, dtype=np.uint8)
     end = write_int(out, 0, value)
     assert out[:end].tobytes().decode() == str(value)
+
+
+def test_only_contiguous_writable_buffers() -> None:
+    """The digits are stored eight bytes at a time through the buffer's address: a strided
+    or read-only buffer does not compile (it would get the wrong bytes)."""
+    import numba
+
+    bits = int(np.array(0.123456789).view(np.int64))
+    out = np.zeros(2 * MAX_FLOAT_CHARS, dtype=np.uint8)
+    with pytest.raises(numba.core.errors.TypingError):
+        write_float(out[::2], 0, bits)
+    out.flags.writeable = False
+    with pytest.raises(numba.core.errors.TypingError):
+        write_float(out, 0, bits)

@@ -146,7 +146,9 @@ def _glibc_thresholds_for_workers() -> Iterator[None]:
     (1-2.5 s per GB where the host takes back idle guest memory; a 10M-feature run on a
     LocalCluster of 2 workers: 15-18 s with it, 13-14 s without). The variable goes from the
     config and, for the spawn, from this process's environment (where an earlier cluster's
-    nanny leaves it: it sets the variables here before spawning); both are restored after.
+    nanny leaves it: it sets the variables here before spawning); both are restored after, so
+    a worker that a nanny restarts later (after a lost worker) inherits this process's value
+    again: slower, not wrong.
     """
     import dask
 

@@ -12,9 +12,10 @@ is moderated and made table rows by the thread that formats it, just before it i
 Rows are independent given the priors (the variance prior, and the B-statistic's, estimated
 over every feature in the table pass), so each block's t statistics, interval and
 B-statistics are the numbers the table pass would have stored: the same computations on the
-same values. What is saved is writing, reading and sorting four columns of 8 bytes per
-feature (t, the interval's two ends, the B-statistic) and a pass over the stored t
-statistics for the B-statistics.
+same values. What is saved is writing and reading four columns of 8 bytes per feature (t, the
+interval's two ends, the B-statistic) and a pass over the stored t statistics for the
+B-statistics; the sort in place permutes the five fit fields (four when the residual df is
+one value) instead of the six stored columns.
 """
 
 from __future__ import annotations

@@ -250,6 +250,9 @@ class FeatureStore:
             if values.ndim == 2 and values.shape[1] != 1:
                 raise ValueError(f"field {name!r} has {values.shape[1]} columns: only one "
                                  "column is permuted")
+            if not values.flags.c_contiguous:
+                raise ValueError(f"field {name!r} is not contiguous: it cannot be permuted "
+                                 "in place")
             values = values.reshape(self.n_rows)  # a view: the field's own memory
             np.take(values, order, out=buffer, mode="clip")  # "raise": buffered
             values[:] = buffer

@@ -5,6 +5,8 @@ Numba writes a ``uint8`` array one byte per store (each with its index check for
 positions); the text writers (:mod:`manylm.io.number_text`, :mod:`manylm.io.delimited_rows`)
 build eight characters in a register and store them at once. These functions do no bounds
 checks: the caller has room for the eight bytes (the writers size their buffers for it).
+Only C-contiguous arrays are accepted (the pointer arithmetic ignores strides), and only
+writable ones for stores: anything else does not compile.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def _word_pointer(context: Any, builder: Any, array_type: Any, array: Any, posit
 @intrinsic
 def _store_word_intrinsic(typingctx: Any, out: Any, position: Any, word: Any) -> Any:
     """``out[position:position + 8] = word`` (little-endian, unaligned); ``out`` uint8, C."""
-    if not (isinstance(out, types.Array) and out.dtype == types.uint8 and out.ndim == 1):
+    if not (isinstance(out, types.Array) and out.dtype == types.uint8 and out.ndim == 1
+            and out.layout == "C" and out.mutable):
         return None
     signature = types.void(out, types.int64, types.uint64)
 
@@ -41,8 +44,10 @@ def _store_word_intrinsic(typingctx: Any, out: Any, position: Any, word: Any) ->
 
 @intrinsic
 def _load_word_intrinsic(typingctx: Any, data: Any, position: Any) -> Any:
-    """``data[position:position + 8]`` as one uint64 (little-endian, unaligned)."""
-    if not (isinstance(data, types.Array) and data.dtype == types.uint8 and data.ndim == 1):
+    """``data[position:position + 8]`` as one uint64 (little-endian, unaligned); ``data``
+    uint8, C."""
+    if not (isinstance(data, types.Array) and data.dtype == types.uint8 and data.ndim == 1
+            and data.layout == "C"):
         return None
     signature = types.uint64(data, types.int64)
 
