@@ -52,6 +52,7 @@ from numpy.typing import NDArray
 from manylm.design.matrix import Design
 from manylm.engine import dask_tasks as tasks
 from manylm.engine.chunk_model import FIT_FIELDS, ChunkModel
+from manylm.engine.fit_pass import add_fit_fields
 from manylm.engine.late_table import finish_late_table, late_table_applies
 from manylm.engine.plan import plan_streaming
 from manylm.engine.prior_reduce import (
@@ -73,6 +74,7 @@ from manylm.engine.streaming import (
     refuse_duplicate_ids,
     sigterm_as_interrupt,
     store_table_chunk,
+    write_table_chunk,
 )
 from manylm.engine.streaming_table import finish_table
 from manylm.errors import InputError
@@ -325,8 +327,8 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
                       for state, posterior, (start, _) in zip(states, posteriors, spans,
                                                               strict=True)]
             if late:
-                for name in LATE_FIELDS:
-                    results.add(name, 1 if name in ("coefficients", "stdev_unscaled") else None)
+                add_fit_fields(results, 1)  # a late table tests one coefficient
+                results.add("p_value")
             else:
                 add_table_fields(run, results)
             later = _LaterBStatistics(results, n_keep, inputs=not late) if lods_later else None
@@ -334,9 +336,8 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
             # the workers wrote them into the files of ``results``).
             for (start, _), (columns, extra) in zip(
                     spans, _in_order(dask, client, tables, window=8), strict=True):
-                if columns is not None and late:
-                    for name, values in columns.items():
-                        results.write(name, start, values)
+                if columns is not None and late:  # as the workers write them (SharedTable)
+                    write_table_chunk(results.write, LATE_FIELDS, run.sort_by, start, columns)
                 elif columns is not None:
                     store_table_chunk(run, results, start, columns)
                 if later is not None:

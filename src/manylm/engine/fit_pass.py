@@ -33,7 +33,7 @@ from manylm.errors import DataError
 from manylm.io.feature_blocks import FeatureBlock, FeatureIds
 from manylm.moderate.distinct_values import broadcast_value
 
-__all__ = ["fit_pass"]
+__all__ = ["add_fit_fields", "fit_pass"]
 
 #: Blocks read between two releases of Arrow's unused memory.
 RELEASE_EVERY = 8
@@ -47,9 +47,7 @@ def fit_pass(run: PreparedRun, plan: StreamingPlan, summaries: FeatureStore,
     read here, in order, so that one reader keeps the stored block it cuts them from decoded
     (a reader per worker would keep one each).
     """
-    for name in FIT_FIELDS:
-        summaries.add(name, run.model.n_coefficients if name in ("coefficients",
-                                                                  "stdev_unscaled") else None)
+    add_fit_fields(summaries, run.model.n_coefficients)
     n_rows, rows = run.n_features, plan.block_rows
     spans = [(start, min(n_rows, start + rows)) for start in range(0, n_rows, rows)]
     pending: collections.deque[Future[_Fitted]] = collections.deque()
@@ -77,6 +75,13 @@ def fit_pass(run: PreparedRun, plan: StreamingPlan, summaries: FeatureStore,
         for future in pending:
             future.cancel()
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def add_fit_fields(store: FeatureStore, n_coefficients: int) -> None:
+    """The fields of :data:`FIT_FIELDS` in ``store``: a column per tested coefficient for the
+    coefficients and their unscaled standard deviations, one value per feature otherwise."""
+    for name in FIT_FIELDS:
+        store.add(name, n_coefficients if name in ("coefficients", "stdev_unscaled") else None)
 
 
 #: A fitted block: its first row, its feature IDs, and its one residual df (None: several).

@@ -38,8 +38,8 @@ from manylm.engine.streaming_table import (
     adjust_and_order,
     open_table,
     output_ids,
-    sort_fields_in_place,
     sortable_in_place,
+    store_in_output_order,
     write_block_rows,
     write_blocks,
 )
@@ -74,19 +74,14 @@ def finish_late_table(run: PreparedRun, summaries: FeatureStore, results: Featur
     """
     n_rows = results.n_rows
     p = results.read_all("p_value")
-    adjusted, order, p_in_order = adjust_and_order(p, None, run.adjust, "p",
-                                                   in_output_order=True, p_is_scratch=True)
-    assert order is not None and p_in_order is not None
-    results.write("p_value", 0, p_in_order)
+    global_order = adjust_and_order(p, None, run.adjust, "p", in_output_order=True,
+                                    p_is_scratch=True)
+    order = global_order.order
+    assert order is not None
     results.add("adj_p_value")
-    results.write("adj_p_value", 0, adjusted)
-    spare = [adjusted, p_in_order]  # written: the sort's buffers
-    if not any(np.may_share_memory(p, a) for a in spare):
-        spare.append(p)
-    del adjusted, p, p_in_order
     n_threads = cpu_count()
-    sort_fields_in_place(summaries, list(FIT_FIELDS), order, n_threads, spare)
-    del spare
+    store_in_output_order(results, global_order, p, summaries, list(FIT_FIELDS), n_threads)
+    del global_order, p
     whole_ids = ids.read(0, n_rows) if ids is not None and ids.spilled else None
     rows = write_block_rows(block_rows, n_threads)
     fetch = functools.partial(_late_block, run, summaries, results, ids, whole_ids, order,

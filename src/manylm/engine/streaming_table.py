@@ -58,8 +58,8 @@ from manylm.parallel import cpu_count
 
 __all__ = ["SORT_KEY_FIELD", "Block", "GlobalOrder", "TableWriter", "adjust_and_order",
            "collect_table", "finish_table", "open_table", "output_ids", "sort_fields_in_place",
-           "sort_key", "sortable_in_place", "write_block_rows", "write_blocks",
-           "write_table_blocks"]
+           "sort_key", "sortable_in_place", "store_in_output_order", "write_block_rows",
+           "write_blocks", "write_table_blocks"]
 
 ID_COLUMN = "feature"
 #: Rows per written block: formatted text is ~130 bytes per row, a few blocks are in flight.
@@ -548,6 +548,26 @@ def adjust_and_order(p: NDArray[np.float64], key: NDArray[np.float64] | None, ad
     return GlobalOrder(adjusted[order] if in_output_order else adjusted, order)
 
 
+def store_in_output_order(results: FeatureStore, global_order: GlobalOrder,
+                          p: NDArray[np.float64], fields: FeatureStore, names: list[str],
+                          n_threads: int) -> None:
+    """After :func:`adjust_and_order` with ``in_output_order``: write the adjusted p-values
+    (and the p-values in output order, when it made them) into ``results``, then sort fields
+    ``names`` of ``fields`` in place into output order (:func:`sort_fields_in_place`). The
+    p-value arrays, written or not needed any more (``p`` too), are the sort's buffers: the
+    caller does not use them after."""
+    adjusted, order, p_in_order = global_order
+    assert order is not None
+    results.write("adj_p_value", 0, adjusted)
+    spare = [adjusted]
+    if p_in_order is not None:
+        results.write("p_value", 0, p_in_order)
+        spare.append(p_in_order)
+    if not any(np.may_share_memory(p, a) for a in spare):  # not holding them already
+        spare.append(p)
+    sort_fields_in_place(fields, names, order, n_threads, spare)
+
+
 SORT_KEY_FIELD = "sort key"
 
 
@@ -564,30 +584,21 @@ def finish_table(results: FeatureStore, ids: IdStore | None, *, columns: list[st
     key = results.read_all(SORT_KEY_FIELD) if sort_by not in ("p", "none") else None
     in_place = (sort_by != "none" and results.spilled and sortable_in_place(results, ids))
     p = results.read_all("p_value")
-    adjusted, order, p_in_order = adjust_and_order(p, key, adjust, sort_by,
-                                                   in_output_order=in_place,
-                                                   p_is_scratch=results.spilled)
+    global_order = adjust_and_order(p, key, adjust, sort_by, in_output_order=in_place,
+                                    p_is_scratch=results.spilled)
     del key
+    order = global_order.order
     results.add("adj_p_value")
     n_threads = cpu_count()
     in_place = in_place and order is not None
     if in_place:
-        assert order is not None
-        results.write("adj_p_value", 0, adjusted)
         to_sort = [c for c in columns if c != "adj_p_value"]
-        spare = [adjusted]  # written, or not needed any more: the sort's buffers
-        if p_in_order is not None:  # made in output order by the adjustment
-            results.write("p_value", 0, p_in_order)
+        if global_order.p_in_order is not None:  # made in output order by the adjustment
             to_sort.remove("p_value")
-            spare.append(p_in_order)
-        if not any(np.may_share_memory(p, a) for a in spare):  # not holding them already
-            spare.append(p)
-        del adjusted, p, p_in_order
-        sort_fields_in_place(results, to_sort, order, n_threads, spare)
-        del spare
+        store_in_output_order(results, global_order, p, results, to_sort, n_threads)
     else:
-        results.write("adj_p_value", 0, adjusted)
-        del adjusted, p
+        results.write("adj_p_value", 0, global_order.adjusted)
+    del global_order, p
     if collect:
         return collect_table(results, columns, ids, order, block_rows, values_in_order=in_place)
     with open_table(out, special_characters=ids.special if ids is not None else set(),
