@@ -141,3 +141,77 @@ def test_prefetch_is_only_a_hint(dtype: type) -> None:
 
     values = np.random.default_rng(1).normal(size=(37, 19)).astype(dtype)
     assert total_with_prefetch(values) == pytest.approx(float(values.sum(dtype=np.float64)))
+
+
+def _by_column(y: np.ndarray, layout: str) -> np.ndarray:
+    """``y`` stored by column: Fortran order, or rows of a larger Fortran-ordered matrix (unit
+    stride along rows, a longer step between columns)."""
+    if layout == "fortran":
+        return np.asfortranarray(y)
+    taller = np.asfortranarray(np.vstack([np.zeros((3, y.shape[1])), y, np.ones((5, y.shape[1]))]))
+    return taller[3:3 + y.shape[0]]
+
+
+@pytest.mark.parametrize("n_rows", [2, 7, 1023, 1025, 2049, 5001])
+@pytest.mark.parametrize("n_samples", [5, 37, 100])
+@pytest.mark.parametrize("layout", ["fortran", "rows_of_fortran"])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_column_kernel_matches_numpy(n_rows: int, n_samples: int, layout: str,
+                                     parallel: bool) -> None:
+    """Matrices stored by column are read column by column (tiles of rows, four columns a
+    sweep): the same sums as NumPy, for any number of samples and rows."""
+    rng = np.random.default_rng(n_rows * n_samples)
+    y = rng.standard_normal((n_rows, n_samples)) * 3 + 5
+    stored = _by_column(y, layout)
+    assert stored.strides[0] == stored.itemsize and not stored.flags.c_contiguous
+    for width in (8, 16):
+        basis_t = rng.standard_normal((width, n_samples))
+        product = np.full((n_rows, width), np.nan)
+        total = np.full(n_rows, np.nan)
+        project_rows(stored, basis_t, product, total, parallel=parallel)
+        np.testing.assert_allclose(product, y @ basis_t.T, rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(total, np.einsum("ij,ij->i", y, y), rtol=1e-14)
+
+
+def test_column_kernel_reads_float32_and_flags_rows_as_the_row_kernel() -> None:
+    from manylm.fit.block import BlockFitter
+    from manylm.fit.projection_kernel import fit_rows
+
+    rng = np.random.default_rng(21)
+    design = np.column_stack([np.ones(30), np.repeat([0.0, 1.0], 15), rng.uniform(size=30)])
+    y = (rng.standard_normal((2100, 30)) + 9).astype(np.float32)
+    y[3] = 1e6  # a constant row: its RSS is inexact
+    y[1500, 2] = np.nan
+    y[2000, 0] = np.inf
+    fitter = BlockFitter(design, np.ones(3, dtype=bool))
+    assert fitter.row_fit is not None
+    results = []
+    for stored in (y, np.asfortranarray(y)):
+        coefficients, variance, mean = np.empty((2100, 3)), np.empty(2100), np.empty(2100)
+        status = fit_rows(stored, fitter.row_fit, coefficients, variance, mean, parallel=True)
+        results.append((status, coefficients, variance, mean))
+    (status_c, *fit_c), (status_f, *fit_f) = results
+    np.testing.assert_array_equal(status_f, status_c)
+    done = status_c == 0
+    for by_row, by_column in zip(fit_c, fit_f, strict=True):
+        np.testing.assert_allclose(by_column[done], by_row[done], rtol=1e-12, atol=1e-12)
+
+
+def test_lm_fit_of_a_matrix_stored_by_column_is_that_of_its_c_copy() -> None:
+    """lm_fit reads a Fortran-ordered matrix (a pandas frame's values) in place; rows with a
+    missing value are refitted on their observed samples as for a C-ordered matrix."""
+    import manylm
+
+    rng = np.random.default_rng(8)
+    design = np.column_stack([np.ones(24), np.repeat([0.0, 1.0], 12), rng.uniform(size=24)])
+    y = rng.standard_normal((4000, 24)) + 6
+    y[rng.random(y.shape) < 0.01] = np.nan
+    by_row = manylm.lm_fit(y, design)
+    for stored in (np.asfortranarray(y), _by_column(y, "rows_of_fortran")):
+        for n_jobs in (1, 2):
+            fit = manylm.lm_fit(stored, design, n_jobs=n_jobs)
+            np.testing.assert_allclose(fit.coefficients, by_row.coefficients, rtol=1e-11,
+                                       atol=1e-12)
+            np.testing.assert_allclose(fit.residual_variance, by_row.residual_variance,
+                                       rtol=1e-10)
+            np.testing.assert_array_equal(fit.df_residual, by_row.df_residual)

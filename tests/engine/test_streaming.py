@@ -298,6 +298,39 @@ def test_late_table_of_features_without_ids(data, tmp_path: Path, monkeypatch) -
     assert late.splitlines()[1].split(b"\t")[0].isdigit()  # row numbers
 
 
+@pytest.mark.parametrize("block_rows", [64, 100])  # a row group: read by the workers
+def test_parquet_blocks_are_fitted_as_stored_by_column(data, tmp_path: Path, monkeypatch,
+                                                       block_rows: int) -> None:
+    """A Parquet file's sample columns reach the fit side by side in Fortran order (no
+    interleave), read by the workers or cut from row groups by the main thread; the table is
+    the in-memory one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from manylm.engine import fit_pass
+
+    frame = data["missing"].astype(np.float32)
+    path = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"feature": list(frame.index),
+                             **{s: frame[s].to_numpy() for s in frame.columns}}),
+                   path, row_group_size=100)
+    layouts: list[bool] = []
+    real = fit_pass.fit_chunk
+
+    def spy(model: Any, values: np.ndarray, *args: Any) -> Any:
+        layouts.append(bool(values.flags.f_contiguous and values.shape[0] > 1))
+        return real(model, values, *args)
+
+    monkeypatch.setattr(fit_pass, "fit_chunk", spy)
+    from manylm.io.block_sources import open_feature_blocks
+
+    result = fit_streaming(open_feature_blocks(path), FORMULA, samples=data["samples"],
+                           coef="group[B]", block_rows=block_rows)
+    assert layouts and all(layouts[:-1])
+    expected = reference(frame.astype(np.float64), data["samples"], "group[B]")
+    assert_same_table(result.table, expected)
+
+
 def test_text_is_the_in_memory_text(data, tmp_path: Path) -> None:
     """Same header, quoting, NA and float format (shortest round trip): same bytes."""
     expected = reference(data["dense"], data["samples"], "group[B]", sort_by="none")

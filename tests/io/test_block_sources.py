@@ -130,6 +130,50 @@ def test_read_a_range_and_samples_in_any_order(files, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("rows", [97, STORED_ROWS, 300])
+def test_blocks_in_either_order_hold_the_same_values(files, name: str, rows: int) -> None:
+    """order="A": Parquet's sample columns side by side in Fortran order (no interleave),
+    h5ad's transposed store as it is, Zarr and HDF5 as C; the values are the same."""
+    path, expected = files[name]
+    source = open_feature_blocks(path)
+    blocks = list(source.blocks(rows, order="A"))
+    np.testing.assert_array_equal(np.concatenate([b.values for b in blocks]), expected)
+    assert all(b.values.flags.c_contiguous or b.values.flags.f_contiguous for b in blocks)
+    if name.startswith("parquet"):
+        assert all(b.values.flags.f_contiguous for b in blocks if len(b.values) > 1)
+    block = source.read(250, 517, samples=["s4", "s0", "s2"], order="A")
+    np.testing.assert_array_equal(block.values, expected[250:517][:, [4, 0, 2]])
+    assert list(block.feature_ids) == FEATURES[250:517]
+
+
+def test_read_order_is_checked(files) -> None:
+    source = open_feature_blocks(files["parquet"][0])
+    with pytest.raises(InputError, match="order must be one of 'C', 'A', not 'F'"):
+        source.read(0, 5, order="F")
+    with pytest.raises(InputError, match="order must be one of"):
+        next(source.blocks(10, order="K"))
+
+
+def test_a_source_without_the_order_argument_is_read_in_c_order(files) -> None:
+    """Sources written against the contract before ``order`` existed still work."""
+    from manylm.io.feature_blocks import read_either_order
+
+    inner = open_feature_blocks(files["parquet"][0])
+
+    class OldSource:
+        path, sample_ids, n_features = inner.path, inner.sample_ids, inner.n_features
+        dtype, natural_block_rows = inner.dtype, inner.natural_block_rows
+
+        def read(self, start, stop, samples=None):
+            return inner.read(start, stop, samples)
+
+    block = read_either_order(OldSource(), 0, 300, None)  # type: ignore[arg-type]
+    assert block.values.flags.c_contiguous
+    assert read_either_order(inner, 0, 300, None).values.flags.f_contiguous
+    np.testing.assert_array_equal(block.values, files["parquet"][1][:300])
+
+
+@pytest.mark.parametrize("name", FORMATS)
 def test_sources_pickle_cheaply_and_reopen(files, name: str) -> None:
     path, expected = files[name]
     source = open_feature_blocks(path)
@@ -256,6 +300,8 @@ def test_infinite_value_is_refused_naming_the_rows(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"rows 500-999: feature 'g0517' \(row 517\), sample "
                                         r"'s3': value -inf is infinite"):
         list(source.blocks(500))
+    with pytest.raises(DataError, match=r"feature 'g0517' \(row 517\), sample 's3'"):
+        list(source.blocks(500, order="A"))
 
 
 @pytest.mark.parametrize("layout", ["no_values", "wrong_ids"])

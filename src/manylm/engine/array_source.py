@@ -98,13 +98,23 @@ class ArraySource:
             return None
         return columns
 
-    def read(self, start: int, stop: int, samples: Sequence[str] | None = None) -> FeatureBlock:
-        """Rows ``start:stop`` (C-contiguous), the columns of ``samples`` in that order."""
+    def read(self, start: int, stop: int, samples: Sequence[str] | None = None, *,
+             order: str = "C") -> FeatureBlock:
+        """Rows ``start:stop``, the columns of ``samples`` in that order.
+
+        C-contiguous; with ``order="A"`` a matrix stored by column (a pandas frame's values)
+        gives its rows as they are, unit stride along the rows, without a copy.
+        """
         if not 0 <= start <= stop <= self.n_features:
             raise InputError(f"{self.path}: rows {start}-{stop} are outside 0-{self.n_features}.")
+        if order not in ("C", "A"):
+            raise InputError(f"order must be 'C' or 'A', not {order!r}")
         columns = self._columns(samples)
         block = self.values[start:stop]
-        values = np.ascontiguousarray(block if columns is None else block[:, columns])
+        if columns is not None:
+            block = block[:, columns]
+        by_column = order == "A" and block.strides[0] == block.itemsize
+        values = block if by_column else np.ascontiguousarray(block)
         if self._feature_ids is not None:
             ids = self._feature_ids[start:stop]
         else:
@@ -112,9 +122,9 @@ class ArraySource:
         return FeatureBlock(start=start, ids=ids, values=values)
 
     def blocks(self, rows: int, samples: Sequence[str] | None = None, start: int = 0,
-               stop: int | None = None) -> Iterator[FeatureBlock]:
+               stop: int | None = None, *, order: str = "C") -> Iterator[FeatureBlock]:
         """Consecutive blocks of ``rows`` rows covering ``start:stop``, in order."""
         stop = self.n_features if stop is None else stop
         rows = max(1, int(rows))
         for first in range(start, stop, rows):
-            yield self.read(first, min(stop, first + rows), samples)
+            yield self.read(first, min(stop, first + rows), samples, order=order)

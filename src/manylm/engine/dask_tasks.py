@@ -39,15 +39,18 @@ from manylm.engine.prior_reduce import (
 from manylm.engine.spill import field_path, write_field_rows
 from manylm.engine.streaming import write_table_chunk
 from manylm.errors import DataError
-from manylm.io.feature_blocks import FeatureBlockSource, id_array
+from manylm.io.feature_blocks import FeatureBlockSource, id_array, read_either_order
 
 __all__ = ["LATER_B_FIELDS", "DaskArraySource", "SharedTable", "as_dask_source", "warm_up"]
 
 
-def read_chunk(source: FeatureBlockSource, start: int, stop: int,
-               samples: list[str] | None) -> tuple[NDArray[np.floating], pa.Array]:
-    """Read a chunk on the worker: its values and feature IDs (Arrow text)."""
-    block = source.read(start, stop, samples)
+def read_chunk(source: FeatureBlockSource, start: int, stop: int, samples: list[str] | None,
+               either_order: bool = False) -> tuple[NDArray[np.floating], pa.Array]:
+    """Read a chunk on the worker: its values and feature IDs (Arrow text). The values are
+    C-contiguous, or with ``either_order`` in the layout the storage gives without an
+    interleave (:func:`~manylm.io.feature_blocks.read_either_order`)."""
+    block = (read_either_order(source, start, stop, samples) if either_order
+             else source.read(start, stop, samples))
     return block.values, block.id_array
 
 
@@ -60,7 +63,8 @@ def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
     in this task, so that the values do not wait in the worker's memory between two tasks.
     """
     if not isinstance(chunk, tuple):
-        chunk = read_chunk(chunk, start, stop, samples)
+        # without a weights matrix the dense fit reads either layout: no interleave
+        chunk = read_chunk(chunk, start, stop, samples, either_order=weights is None)
     if weights is not None and not isinstance(weights, tuple):
         weights = read_chunk(weights, start, stop, samples)
     values, ids = chunk
@@ -283,11 +287,12 @@ class DaskArraySource:
                else self.feature_ids[start:stop])
         return delayed(with_ids, pure=True)(values, ids)  # the chunk arrives as an array
 
-    def read(self, start: int, stop: int, samples: Sequence[str] | None = None) -> Any:
+    def read(self, start: int, stop: int, samples: Sequence[str] | None = None, *,
+             order: str = "C") -> Any:
         raise NotImplementedError("blocks of a dask array are read by the workers")
 
     def blocks(self, rows: int, samples: Sequence[str] | None = None, start: int = 0,
-               stop: int | None = None) -> Any:
+               stop: int | None = None, *, order: str = "C") -> Any:
         raise NotImplementedError("blocks of a dask array are read by the workers")
 
 

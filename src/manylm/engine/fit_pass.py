@@ -30,7 +30,7 @@ from manylm.engine.run_control import release_freed_memory
 from manylm.engine.run_inputs import PreparedRun
 from manylm.engine.spill import FeatureStore, IdStore
 from manylm.errors import DataError
-from manylm.io.feature_blocks import FeatureBlock, FeatureIds
+from manylm.io.feature_blocks import FeatureBlock, FeatureIds, read_either_order
 from manylm.moderate.distinct_values import broadcast_value
 
 __all__ = ["add_fit_fields", "fit_pass"]
@@ -101,11 +101,11 @@ def _finish(future: Future[_Fitted], ids: IdStore | None,
 
 def _read(run: PreparedRun, start: int, stop: int
           ) -> tuple[FeatureBlock, NDArray[np.floating] | None]:
+    if run.weights_source is None:
+        # the dense fit reads either layout: no interleave of a columnar file's samples
+        return read_either_order(run.source, start, stop, run.samples), None
     block = run.source.read(start, stop, run.samples)
-    weights = None
-    if run.weights_source is not None:
-        weights = _matching_weights(run, block, run.weights_source.read(start, stop,
-                                                                        run.samples))
+    weights = _matching_weights(run, block, run.weights_source.read(start, stop, run.samples))
     return block, weights
 
 

@@ -68,7 +68,7 @@ def fit_in_blocks(
     row_fit = fitter.row_fit if isinstance(fitter, BlockFitter) else None
     if (isinstance(fitter, BlockFitter) and row_fit is not None and weights is None
             and not keep_residuals and y.dtype in (np.float32, np.float64)
-            and y.strides[1] == y.itemsize):
+            and y.itemsize in y.strides):
         return _fit_dense_first(fitter, row_fit, y, block_rows=block_rows, n_jobs=n_jobs,
                                 feature_ids=feature_ids, sample_ids=sample_ids,
                                 progress=progress)

@@ -84,11 +84,14 @@ def fit_observed(
     """:func:`fit_weighted` of rows ``rows`` of ``y``, each on its non-missing samples.
 
     The weights are ``sample_weights`` (or 1) where a value is present and 0 where it is NaN:
-    limma's fit of a row with missing values. The rows are read where they lie, in the same
-    pass that makes the weights and the sums (no copy of them first). None when one of them
-    holds an infinite value (the caller reports it).
+    limma's fit of a row with missing values. Rows stored together are read where they lie,
+    in the same pass that makes the weights and the sums (no copy of them first); from a
+    matrix stored by column the rows are gathered first, as the pass reads a row at a time.
+    None when one of them holds an infinite value (the caller reports it).
     """
     n_samples = y.shape[1]
+    if y.strides[1] != y.itemsize:
+        y, rows = np.ascontiguousarray(y[rows]), np.arange(len(rows))
     base = (np.ones(n_samples) if sample_weights is None
             else np.asarray(sample_weights, dtype=np.float64))
     return _fit_rows(y, np.ascontiguousarray(rows, dtype=np.intp), _NO_WEIGHTS, base, design,

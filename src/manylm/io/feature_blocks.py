@@ -8,16 +8,18 @@ implement it; the streaming engine and the Dask backend consume it. Sources are 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import inspect
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Protocol, TypeAlias, runtime_checkable
+from functools import cache, cached_property
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-__all__ = ["FeatureBlock", "FeatureBlockSource", "FeatureIds", "id_array", "id_text"]
+__all__ = ["FeatureBlock", "FeatureBlockSource", "FeatureIds", "id_array", "id_text",
+           "read_either_order"]
 
 #: A block's feature IDs as its reader has them: Python strings, or Arrow text (Parquet).
 FeatureIds: TypeAlias = NDArray[np.object_] | pa.Array
@@ -35,7 +37,8 @@ class FeatureBlock:
         The feature IDs as the reader has them: a Parquet reader keeps Arrow's text, so that a
         streamed run stores them without making a Python string per feature.
     values : numpy.ndarray of shape (n_rows, n_selected_samples)
-        float32 or float64 (the source's dtype); missing values are NaN. C-contiguous.
+        float32 or float64 (the source's dtype); missing values are NaN. C-contiguous, or
+        Fortran-ordered when read with ``order="A"`` from storage that keeps sample columns.
     """
 
     start: int
@@ -108,17 +111,41 @@ class FeatureBlockSource(Protocol):
     dtype: np.dtype
     natural_block_rows: int
 
-    def read(self, start: int, stop: int, samples: Sequence[str] | None = None) -> FeatureBlock:
+    def read(self, start: int, stop: int, samples: Sequence[str] | None = None, *,
+             order: str = "C") -> FeatureBlock:
         """Rows ``start:stop``, the columns of ``samples`` in that order (all when None).
 
-        Raises :class:`manylm.errors.InputError` naming the file and the row range when the
-        stored block is corrupt or truncated, or a sample is not in the file.
+        ``order="C"`` gives C-contiguous values; ``"A"`` C or Fortran order, whichever the
+        storage gives without interleaving sample columns. Raises
+        :class:`manylm.errors.InputError` naming the file and the row range when the stored
+        block is corrupt or truncated, or a sample is not in the file.
         """
         ...
 
     def blocks(
         self, rows: int, samples: Sequence[str] | None = None,
-        start: int = 0, stop: int | None = None,
+        start: int = 0, stop: int | None = None, *, order: str = "C",
     ) -> Iterator[FeatureBlock]:
         """Consecutive blocks of (about) ``rows`` rows covering ``start:stop``, in order."""
         ...
+
+
+def read_either_order(source: FeatureBlockSource, start: int, stop: int,
+                      samples: Sequence[str] | None) -> FeatureBlock:
+    """``source.read(start, stop, samples, order="A")``: the block in whichever layout the
+    storage gives without interleaving sample columns, for a consumer that reads either.
+
+    A source whose ``read`` takes no ``order`` (written against the contract before it had
+    one) is read as it reads, C-contiguous.
+    """
+    if _takes_order(type(source).read):
+        return source.read(start, stop, samples, order="A")
+    return source.read(start, stop, samples)
+
+
+@cache
+def _takes_order(read: Callable[..., Any]) -> bool:
+    try:
+        return "order" in inspect.signature(read).parameters
+    except (TypeError, ValueError):
+        return False

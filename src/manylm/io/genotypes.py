@@ -198,9 +198,9 @@ class PlinkBlockSource(BlockSourceBase):
             state.bed = bed
         return bed
 
-    def _read_rows(self, start: int, stop: int, positions: NDArray[np.intp] | None
-                   ) -> tuple[NDArray[np.object_], NDArray[np.floating]]:
-        bed = self._open()
+    def _read_rows(self, start: int, stop: int, positions: NDArray[np.intp] | None,
+                   order: str = "C") -> tuple[NDArray[np.object_], NDArray[np.floating]]:
+        bed = self._open()  # read as samples x variants in Fortran order: C once transposed
         samples = slice(None) if positions is None else positions
         try:
             values = bed.read(index=np.s_[samples, start:stop], dtype="float64", order="F")
