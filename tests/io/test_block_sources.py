@@ -146,6 +146,24 @@ def test_blocks_in_either_order_hold_the_same_values(files, name: str, rows: int
     assert list(block.feature_ids) == FEATURES[250:517]
 
 
+def test_a_buffer_is_refilled_by_reads_by_column(files) -> None:
+    """read(order="A", buffer=...) copies a row group's columns into the caller's buffer when
+    it fits (shape, dtype, Fortran order), and allocates otherwise."""
+    path, expected = files["parquet"]
+    source = open_feature_blocks(path)
+    buffer = np.empty((STORED_ROWS, N_SAMPLES), order="F")
+    for start in (0, STORED_ROWS, 3 * STORED_ROWS + 5):
+        block = source.read(start, start + STORED_ROWS, order="A", buffer=buffer)
+        assert block.values is buffer
+        np.testing.assert_array_equal(buffer, expected[start:start + STORED_ROWS])
+    for unfit in (np.empty((STORED_ROWS, N_SAMPLES)), np.empty((STORED_ROWS - 1, N_SAMPLES),
+                  order="F"), np.empty((STORED_ROWS, N_SAMPLES), np.float32, order="F")):
+        block = source.read(0, STORED_ROWS, order="A", buffer=unfit)
+        assert block.values is not unfit
+        np.testing.assert_array_equal(block.values, expected[:STORED_ROWS])
+    assert source.read(0, STORED_ROWS, buffer=buffer).values.flags.c_contiguous  # order C
+
+
 def test_read_order_is_checked(files) -> None:
     source = open_feature_blocks(files["parquet"][0])
     with pytest.raises(InputError, match="order must be one of 'C', 'A', not 'F'"):

@@ -17,6 +17,7 @@ their one-df paths, as for a dense fit in memory.
 from __future__ import annotations
 
 import collections
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -53,12 +54,14 @@ def fit_pass(run: PreparedRun, plan: StreamingPlan, summaries: FeatureStore,
     pending: collections.deque[Future[_Fitted]] = collections.deque()
     df_seen: set[float | None] = set()
     window = plan.n_workers + plan.prefetch
+    buffers = threading.local()  # each worker's block, refilled: dropped with the workers
     executor = ThreadPoolExecutor(plan.n_workers, thread_name_prefix="manylm-stream")
     try:
         with _BLAS.limit(limits=1, user_api="blas"):
             for count, (start, stop) in enumerate(spans, start=1):
                 if plan.parallel_reads:
-                    task = executor.submit(_read_and_fit, run, start, stop, summaries)
+                    task = executor.submit(_read_and_fit, run, start, stop, summaries,
+                                           buffers)
                 else:
                     task = executor.submit(_fit, run, _read(run, start, stop), summaries)
                 pending.append(task)
@@ -99,11 +102,11 @@ def _finish(future: Future[_Fitted], ids: IdStore | None,
     return df
 
 
-def _read(run: PreparedRun, start: int, stop: int
+def _read(run: PreparedRun, start: int, stop: int, buffer: NDArray[np.floating] | None = None
           ) -> tuple[FeatureBlock, NDArray[np.floating] | None]:
     if run.weights_source is None:
         # the dense fit reads either layout: no interleave of a columnar file's samples
-        return read_either_order(run.source, start, stop, run.samples), None
+        return read_either_order(run.source, start, stop, run.samples, buffer), None
     block = run.source.read(start, stop, run.samples)
     weights = _matching_weights(run, block, run.weights_source.read(start, stop, run.samples))
     return block, weights
@@ -119,10 +122,21 @@ def _fit(run: PreparedRun, read: tuple[FeatureBlock, NDArray[np.floating] | None
     return block.start, block.ids, broadcast_value(fields["df_residual"])
 
 
-def _read_and_fit(run: PreparedRun, start: int, stop: int,
-                  summaries: FeatureStore) -> _Fitted:
-    """One block on a worker: read (decoding is most of reading), fit, store."""
-    return _fit(run, _read(run, start, stop), summaries)
+def _read_and_fit(run: PreparedRun, start: int, stop: int, summaries: FeatureStore,
+                  buffers: threading.local) -> _Fitted:
+    """One block on a worker: read (decoding is most of reading), fit, store.
+
+    A block the reader made by copying sample columns (a Parquet row group) is kept as this
+    worker's buffer and refilled by its next reads (the block is done with when this
+    returns): a new block of fresh memory costs more in page faults than the copies into it.
+    """
+    buffer = getattr(buffers, "values", None)
+    read = _read(run, start, stop, buffer)
+    values = read[0].values
+    if buffer is None and values.flags.owndata and values.flags.f_contiguous and (
+            values.flags.writeable and not values.flags.c_contiguous):
+        buffers.values = values
+    return _fit(run, read, summaries)
 
 
 def _matching_weights(run: PreparedRun, block: FeatureBlock,

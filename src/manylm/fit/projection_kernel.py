@@ -255,28 +255,56 @@ def _project(y, basis_t, product, total, start, stop):
         i += 2
 
 
+#: Rows whose sums the kernels keep before finishing their fits together (and, for matrices
+#: stored by column, the rows a sweep adds a column into): the tile's sums (w + 1 rows of
+#: float64) and its scratch stay in the core's cache (about 100 kB at w = 8).
+TILE_ROWS = 1024
+
+
 # Inlined at numba's IR level (see _pair_sums).
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, boundscheck=False, inline="always")
-def _store_fit(sums, row, n, rank, to_coefficients, columns, bound_factor, df, coefficients,
-               residual_variance, mean, status):
-    """Row ``row``'s fit from its sums (products with [Qc 1 0...], then |y|^2 last)."""
-    total = sums[sums.shape[0] - 1]
-    if not np.isfinite(total):
-        status[row] = NOT_FINITE
-        return
-    row_mean = sums[rank] / n
-    explained = 0.0
+def _finish_tile(sums, first, count, n, rank, to_coefficients, columns, bound_factor, df,
+                 coefficients, residual_variance, mean, status, work):
+    """The fits of rows ``first:first + count`` from their sums: ``sums[c, i]`` the product of
+    row ``first + i`` with basis row ``c`` ([Qc 1 0...]), ``sums[w, i]`` its |y|^2.
+
+    Each step runs along the tile's rows, so it vectorises (one row at a time, the small
+    solves cost as much as reading the row). ``work`` is (3, tile) scratch. Rows with a
+    missing or infinite value get status :data:`NOT_FINITE` and a NaN mean.
+    """
+    width = sums.shape[0] - 1
+    totals = sums[width]
+    sums_of_rows = sums[rank]
+    means, rss, value = work[0], work[1], work[2]
+    for i in range(count):
+        means[i] = sums_of_rows[i] / n
+        rss[i] = totals[i] - n * means[i] * means[i]
     for m in range(rank):
-        explained += sums[m] * sums[m]
-    rss = total - n * row_mean * row_mean - explained
-    status[row] = FITTED if rss * 1e-9 >= bound_factor * total else INEXACT
+        effects = sums[m]
+        for i in range(count):
+            rss[i] -= effects[i] * effects[i]
+    for i in range(count):
+        row = first + i
+        total = totals[i]
+        if np.isfinite(total):
+            status[row] = FITTED if rss[i] * 1e-9 >= bound_factor * total else INEXACT
+            mean[row] = means[i]
+            residual_variance[row] = rss[i] / df if df > 0 else np.nan
+        else:
+            status[row] = NOT_FINITE
+            mean[row] = np.nan
     for k in range(rank):
-        value = sums[rank] * to_coefficients[rank, k]
+        to_k = to_coefficients[rank, k]
+        for i in range(count):
+            value[i] = sums_of_rows[i] * to_k
         for m in range(rank):
-            value += sums[m] * to_coefficients[m, k]
-        coefficients[row, columns[k]] = value
-    mean[row] = row_mean
-    residual_variance[row] = rss / df if df > 0 else np.nan
+            to_k = to_coefficients[m, k]
+            effects = sums[m]
+            for i in range(count):
+                value[i] += effects[i] * to_k
+        column = columns[k]
+        for i in range(count):
+            coefficients[first + i, column] = value[i]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, boundscheck=False)
@@ -284,23 +312,23 @@ def _fit_rows(y, basis_t, rank, to_coefficients, columns, bound_factor, df, coef
               residual_variance, mean, status, start, stop):
     width = basis_t.shape[0]
     n = y.shape[1]
-    sums = np.empty((2, width + 1))
-    i = start
-    while i < stop:
-        j = i + 1 if i + 1 < stop else i
-        _prefetch_pair(y, i, stop)
-        _pair_sums(y, i, j, basis_t, sums)
-        _store_fit(sums[0], i, n, rank, to_coefficients, columns, bound_factor, df,
-                   coefficients, residual_variance, mean, status)
-        if j != i:
-            _store_fit(sums[1], j, n, rank, to_coefficients, columns, bound_factor, df,
-                       coefficients, residual_variance, mean, status)
-        i += 2
+    pair = np.empty((2, width + 1))
+    sums = np.empty((width + 1, TILE_ROWS))
+    work = np.empty((3, TILE_ROWS))
+    for first in range(start, stop, TILE_ROWS):
+        last = min(stop, first + TILE_ROWS)
+        i = first
+        while i < last:
+            j = i + 1 if i + 1 < last else i  # an odd last row is computed twice
+            _prefetch_pair(y, i, stop)
+            _pair_sums(y, i, j, basis_t, pair)
+            for c in range(width + 1):
+                sums[c, i - first] = pair[0, c]
+                sums[c, j - first] = pair[1, c]
+            i += 2
+        _finish_tile(sums, first, last - first, n, rank, to_coefficients, columns,
+                     bound_factor, df, coefficients, residual_variance, mean, status, work)
 
-
-#: Rows per tile of the column kernels: the tile's sums (w + 1 rows of float64) and four
-#: converted columns stay in the core's cache (about 100 kB at w = 8).
-COLUMN_TILE = 1024
 
 #: Sample columns added in per sweep over a tile's sums (fewer loads and stores of the sums).
 _COLUMNS_PER_SWEEP = 4
@@ -351,10 +379,10 @@ def _column_tile(flat, step, n_samples, first, count, basis_t, sums, converted):
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, boundscheck=False)
 def _project_columns(flat, step, n_samples, basis_t, product, total, start, stop):
     width = basis_t.shape[0]
-    sums = np.empty((width + 1, COLUMN_TILE))
-    converted = np.empty((_COLUMNS_PER_SWEEP, COLUMN_TILE))
-    for first in range(start, stop, COLUMN_TILE):
-        count = min(COLUMN_TILE, stop - first)
+    sums = np.empty((width + 1, TILE_ROWS))
+    converted = np.empty((_COLUMNS_PER_SWEEP, TILE_ROWS))
+    for first in range(start, stop, TILE_ROWS):
+        count = min(TILE_ROWS, stop - first)
         _column_tile(flat, step, n_samples, first, count, basis_t, sums, converted)
         for i in range(count):
             for c in range(width):
@@ -366,14 +394,11 @@ def _project_columns(flat, step, n_samples, basis_t, product, total, start, stop
 def _fit_columns(flat, step, n_samples, basis_t, rank, to_coefficients, columns, bound_factor,
                  df, coefficients, residual_variance, mean, status, start, stop):
     width = basis_t.shape[0]
-    sums = np.empty((width + 1, COLUMN_TILE))
-    converted = np.empty((_COLUMNS_PER_SWEEP, COLUMN_TILE))
-    row_sums = np.empty(width + 1)
-    for first in range(start, stop, COLUMN_TILE):
-        count = min(COLUMN_TILE, stop - first)
+    sums = np.empty((width + 1, TILE_ROWS))
+    converted = np.empty((_COLUMNS_PER_SWEEP, TILE_ROWS))
+    work = np.empty((3, TILE_ROWS))
+    for first in range(start, stop, TILE_ROWS):
+        count = min(TILE_ROWS, stop - first)
         _column_tile(flat, step, n_samples, first, count, basis_t, sums, converted)
-        for i in range(count):
-            for c in range(width + 1):
-                row_sums[c] = sums[c, i]
-            _store_fit(row_sums, first + i, n_samples, rank, to_coefficients, columns,
-                       bound_factor, df, coefficients, residual_variance, mean, status)
+        _finish_tile(sums, first, count, n_samples, rank, to_coefficients, columns,
+                     bound_factor, df, coefficients, residual_variance, mean, status, work)

@@ -155,7 +155,7 @@ class BlockSourceBase:
     natural_block_rows: int
 
     def read(self, start: int, stop: int, samples: Sequence[str] | None = None, *,
-             order: str = "C") -> FeatureBlock:
+             order: str = "C", buffer: NDArray[np.floating] | None = None) -> FeatureBlock:
         """Rows ``start:stop`` (0-based, ``stop`` excluded), the columns of ``samples``.
 
         Parameters
@@ -169,6 +169,13 @@ class BlockSourceBase:
             Fortran order, whichever the storage gives without interleaving: a Parquet row
             group's sample columns are decoded one by one, and putting them side by side costs
             more than decoding them (the dense fit reads either layout).
+        buffer : array, optional
+            With ``order="A"``: a Fortran-ordered array of shape (stop - start, n_selected) and
+            dtype :attr:`dtype` that the reader may fill with the sample columns and return as
+            the block's values, instead of a new array (fresh memory costs more than the copy
+            into it). A caller reading block after block on one thread passes the same one;
+            the block's values are then only valid until the next read into it. Ignored when
+            it does not fit, or the storage needs no copy.
 
         Returns
         -------
@@ -185,7 +192,8 @@ class BlockSourceBase:
             If a value in the rows is infinite.
         """
         start, stop = self._check_range(start, stop)
-        return self._read_checked(start, stop, self._sample_positions(samples), _order(order))
+        return self._read_checked(start, stop, self._sample_positions(samples), _order(order),
+                                  buffer)
 
     def blocks(
         self, rows: int, samples: Sequence[str] | None = None,
@@ -253,12 +261,14 @@ class BlockSourceBase:
         )
 
     def _read_rows(
-        self, start: int, stop: int, positions: NDArray[np.intp] | None, order: str = "C"
+        self, start: int, stop: int, positions: NDArray[np.intp] | None, order: str = "C",
+        buffer: NDArray[np.floating] | None = None,
     ) -> tuple[FeatureIds, NDArray[np.floating]]:
         """Rows ``start:stop`` assembled from the stored blocks that overlap them.
 
         With ``order="A"``, stored sample columns are copied into a Fortran-ordered block (no
-        interleave), and a stored array is handed over in its own layout.
+        interleave; ``buffer`` when it fits), and a stored array is handed over in its own
+        layout.
         """
         n_selected = len(self.sample_ids) if positions is None else len(positions)
         index = self._block_of(start)
@@ -267,11 +277,11 @@ class BlockSourceBase:
             # exactly one stored block: hand it over without a copy through the cache
             ids, values = self._load_block(index, start, stop, positions)
             if isinstance(values, list):
-                out = _new_block(stop - start, n_selected, self.dtype, by_column)
+                out = _new_block(stop - start, n_selected, self.dtype, by_column, buffer)
                 columns_to_rows(values, out)
                 return ids, out
             return ids, values
-        out = _new_block(stop - start, n_selected, self.dtype, by_column)
+        out = _new_block(stop - start, n_selected, self.dtype, by_column, buffer)
         id_parts: list[FeatureIds] = []
         row, filled = start, 0
         while row < stop:
@@ -342,9 +352,10 @@ class BlockSourceBase:
         return positions
 
     def _read_checked(
-        self, start: int, stop: int, positions: NDArray[np.intp] | None, order: str = "C"
+        self, start: int, stop: int, positions: NDArray[np.intp] | None, order: str = "C",
+        buffer: NDArray[np.floating] | None = None,
     ) -> FeatureBlock:
-        feature_ids, values = self._read_rows(start, stop, positions, order)
+        feature_ids, values = self._read_rows(start, stop, positions, order, buffer)
         values = np.asarray(values, dtype=self.dtype)
         if not (values.flags.c_contiguous or (order == "A" and values.flags.f_contiguous)):
             values = np.ascontiguousarray(values)
@@ -405,9 +416,13 @@ def _order(order: str) -> str:
     return order
 
 
-def _new_block(n_rows: int, n_columns: int, dtype: np.dtype, by_column: bool
-               ) -> NDArray[np.floating]:
-    """An empty rows x samples block, C-ordered or (``by_column``) Fortran-ordered."""
+def _new_block(n_rows: int, n_columns: int, dtype: np.dtype, by_column: bool,
+               buffer: NDArray[np.floating] | None = None) -> NDArray[np.floating]:
+    """An empty rows x samples block, C-ordered or (``by_column``) Fortran-ordered: ``buffer``
+    when it is a writable Fortran-ordered array of that shape and dtype."""
+    if (by_column and buffer is not None and buffer.shape == (n_rows, n_columns)
+            and buffer.dtype == dtype and buffer.flags.f_contiguous and buffer.flags.writeable):
+        return buffer
     return np.empty((n_rows, n_columns), dtype=dtype, order="F" if by_column else "C")
 
 

@@ -131,21 +131,27 @@ class FeatureBlockSource(Protocol):
 
 
 def read_either_order(source: FeatureBlockSource, start: int, stop: int,
-                      samples: Sequence[str] | None) -> FeatureBlock:
+                      samples: Sequence[str] | None,
+                      buffer: NDArray[np.floating] | None = None) -> FeatureBlock:
     """``source.read(start, stop, samples, order="A")``: the block in whichever layout the
-    storage gives without interleaving sample columns, for a consumer that reads either.
+    storage gives without interleaving sample columns, for a consumer that reads either;
+    ``buffer`` is passed on to the readers that take one (see
+    :meth:`manylm.io.block_sources.BlockSourceBase.read`).
 
     A source whose ``read`` takes no ``order`` (written against the contract before it had
     one) is read as it reads, C-contiguous.
     """
-    if _takes_order(type(source).read):
-        return source.read(start, stop, samples, order="A")
-    return source.read(start, stop, samples)
+    takes = _read_arguments(type(source).read)
+    if "order" not in takes:
+        return source.read(start, stop, samples)
+    if buffer is not None and "buffer" in takes:
+        return source.read(start, stop, samples, order="A", buffer=buffer)  # type: ignore[call-arg]
+    return source.read(start, stop, samples, order="A")
 
 
 @cache
-def _takes_order(read: Callable[..., Any]) -> bool:
+def _read_arguments(read: Callable[..., Any]) -> frozenset[str]:
     try:
-        return "order" in inspect.signature(read).parameters
+        return frozenset(inspect.signature(read).parameters)
     except (TypeError, ValueError):
-        return False
+        return frozenset()

@@ -199,7 +199,8 @@ class PlinkBlockSource(BlockSourceBase):
         return bed
 
     def _read_rows(self, start: int, stop: int, positions: NDArray[np.intp] | None,
-                   order: str = "C") -> tuple[NDArray[np.object_], NDArray[np.floating]]:
+                   order: str = "C", buffer: NDArray[np.floating] | None = None
+                   ) -> tuple[NDArray[np.object_], NDArray[np.floating]]:
         bed = self._open()  # read as samples x variants in Fortran order: C once transposed
         samples = slice(None) if positions is None else positions
         try:
