@@ -277,6 +277,21 @@ def test_corrupt_parquet_row_group_is_named_with_its_rows(tmp_path: Path) -> Non
         list(source.blocks(300))
 
 
+def test_parquet_cut_short_during_a_run_is_an_error_not_a_crash(files, tmp_path: Path) -> None:
+    """Row groups are decoded from a memory map: a file truncated after it was opened would
+    fault on the map, so its size is checked first."""
+    import shutil
+
+    path = Path(shutil.copy(files["parquet"][0], tmp_path / "cut.parquet"))
+    source = open_feature_blocks(path)
+    assert source.read(0, 10).values.shape == (10, N_SAMPLES)
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+    with pytest.raises(InputError, match=r"cut short or rewritten while it was read \(rows "
+                                         r"128-255 not read\)"):
+        source.read(130, 140)
+
+
 def test_truncated_parquet_is_refused_at_open(files, tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     path.write_bytes(files["parquet"][0].read_bytes()[:-200])
