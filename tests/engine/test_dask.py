@@ -237,6 +237,15 @@ def test_every_worker_is_warmed_up(client) -> None:
     assert len(names) == 2
     assert all("manylm-warm-up" in found for found in names.values())
 
+    def loaded(dask_worker: object) -> list[int]:
+        """Compiled versions of the kernels a Parquet chunk with a missing value needs."""
+        from manylm.fit.projection_kernel import _fit_columns, _fit_rows
+        from manylm.fit.weighted import _rows_kernel
+
+        return [len(kernel.signatures) for kernel in (_fit_columns, _fit_rows, _rows_kernel)]
+
+    assert all(min(counts) > 0 for counts in client.run(loaded).values())
+
 
 @dataclasses.dataclass(frozen=True)
 class DiesWhileWritingRows(dask_tasks.SharedTable):

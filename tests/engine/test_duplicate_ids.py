@@ -27,6 +27,8 @@ def test_id_store_finds_repeated_ids(tmp_path: Path, spilled: bool) -> None:
             directory.mkdir()
         store = IdStore(3000, directory)
         store.append(0, values[:1000])
+        with pytest.raises(RuntimeError, match="after 1000 of 3000 rows"):
+            store.duplicates()  # the IDs are hashed as they come: all of them are needed
         store.append(1000, values[1000:])
         assert store.duplicates() == expected  # in the order their repeats come
         store.close()

@@ -277,18 +277,26 @@ def test_corrupt_parquet_row_group_is_named_with_its_rows(tmp_path: Path) -> Non
         list(source.blocks(300))
 
 
-def test_parquet_cut_short_during_a_run_is_an_error_not_a_crash(files, tmp_path: Path) -> None:
+@pytest.mark.parametrize("change", ["cut short", "replaced"])
+def test_parquet_changed_during_a_run_is_an_error_not_a_crash(files, tmp_path: Path,
+                                                              change: str) -> None:
     """Row groups are decoded from a memory map: a file truncated after it was opened would
-    fault on the map, so its size is checked first."""
+    fault on the map, and a file replaced would give rows of two files; both are checked."""
+    import os
     import shutil
 
-    path = Path(shutil.copy(files["parquet"][0], tmp_path / "cut.parquet"))
+    path = Path(shutil.copy(files["parquet"][0], tmp_path / "changed.parquet"))
     source = open_feature_blocks(path)
     assert source.read(0, 10).values.shape == (10, N_SAMPLES)
-    with open(path, "r+b") as handle:
-        handle.truncate(path.stat().st_size // 2)
-    with pytest.raises(InputError, match=r"cut short or rewritten while it was read \(rows "
-                                         r"128-255 not read\)"):
+    if change == "cut short":
+        with open(path, "r+b") as handle:
+            handle.truncate(path.stat().st_size // 2)
+    else:  # the same layout written again, then moved over the file being read
+        other = Path(shutil.copy(path, tmp_path / "other.parquet"))
+        stamp = path.stat().st_mtime
+        os.utime(other, (stamp + 5, stamp + 5))
+        other.replace(path)
+    with pytest.raises(InputError, match=r"changed while it was read .*rows 128-255 not read"):
         source.read(130, 140)
 
 

@@ -8,6 +8,7 @@ block source by the checks; its blocks stay lazy and reach the fit tasks as arra
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,7 +224,8 @@ def warm_up() -> float:
     A fresh worker process otherwise loads numba's compiled kernels (and the readers'
     modules) inside the first real task of a run: about a second per worker, as much as
     fitting 10^6 features. Float32 and float64 data are both loaded (Parquet and Zarr
-    inputs are often float32).
+    inputs are often float32), stored by row and by column (as Parquet row groups are read),
+    with a missing value (its row is refitted on its observed samples).
     """
     import time
 
@@ -236,8 +238,11 @@ def warm_up() -> float:
     n_rows, n_samples = 64, 8
     design = np.column_stack([np.ones(n_samples), np.repeat([0.0, 1.0], n_samples // 2)])
     ids = pa.array([f"f{i}" for i in range(n_rows)], type=pa.large_string())
-    for dtype in (np.float32, np.float64):
+    for dtype, fortran in itertools.product((np.float32, np.float64), (False, True)):
         values = generator.standard_normal((n_rows, n_samples)).astype(dtype)
+        if fortran:
+            values = np.asfortranarray(values)
+        values[3, 2] = np.nan
         model = prepare_run(values, design, coef=1).model
         state = fit_task(model, (values, ids), None, 0, n_rows, None)
         _, variance, df, _ = fit_summary(state, False, True)

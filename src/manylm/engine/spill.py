@@ -334,6 +334,7 @@ class IdStore:
         self._next_row = 0
         self._blob_size = 0
         self._lock = threading.Lock()  # the in-memory IDs are concatenated once, by one thread
+        self._hashes: NDArray[np.uint64] | None = None  # of each row, as appended
         self.special: set[str] = set()
         if directory is not None:
             with disk_full_as_error(f"reserving temporary files in {directory}"):
@@ -353,6 +354,7 @@ class IdStore:
         if array.type != pa.large_string():
             array = array.cast(pa.large_string())
         self._note_special(array)
+        self._hash(start, array)
         self._next_row += len(array)
         if self.directory is None:
             self._chunks.append(array)
@@ -380,27 +382,34 @@ class IdStore:
             if char not in self.special and pc.any(pc.match_substring(array, char)).as_py():
                 self.special.add(char)
 
+    def _hash(self, start: int, array: pa.Array) -> None:
+        """Hash the IDs as they come (the run's fit is busy on the other threads meanwhile)."""
+        if self._hashes is None:
+            self._hashes = np.empty(self.n_rows, dtype=np.uint64)
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[
+            array.offset: array.offset + len(array) + 1]
+        data = array.buffers()[2]
+        text = (np.frombuffer(data, dtype=np.uint8) if data is not None
+                else np.empty(0, dtype=np.uint8))
+        _hash_strings(offsets, text, self._hashes[start:start + len(array)])
+
     @property
     def spilled(self) -> bool:
         return self.directory is not None
 
     def duplicates(self) -> list[str]:
         """The IDs that occur more than once, in the order of their first repeat (empty when
-        every ID is unique).
+        every ID is unique); once every row is appended.
 
-        A 64-bit hash of every ID (8 bytes per feature, read a block at a time), one sort of
-        the hashes, and the IDs of equal hashes compared as text: no hash table of the IDs.
+        A 64-bit hash of every ID, made as the IDs were appended (8 bytes per feature, freed
+        here: within what the plan keeps for the prior, which comes after), one sort of the
+        hashes, and the IDs of equal hashes compared as text: no hash table of the IDs.
         """
-        hashes = np.empty(self.n_rows, dtype=np.uint64)
-        step = 1 << 20
-        for start in range(0, self.n_rows, step):
-            block = self.read(start, min(self.n_rows, start + step))
-            offsets = np.frombuffer(block.buffers()[1], dtype=np.int64)[
-                block.offset: block.offset + len(block) + 1]
-            data = block.buffers()[2]
-            text = (np.frombuffer(data, dtype=np.uint8) if data is not None
-                    else np.empty(0, dtype=np.uint8))
-            _hash_strings(offsets, text, hashes[start:start + len(block)])
+        if self._next_row != self.n_rows:
+            raise RuntimeError(f"duplicates() after {self._next_row} of {self.n_rows} rows")
+        hashes = (self._hashes if self._hashes is not None
+                  else np.empty(0, dtype=np.uint64))
+        self._hashes = None
         ordered = np.sort(hashes)
         repeated = ordered[1:][ordered[1:] == ordered[:-1]]
         if repeated.size == 0:

@@ -6,10 +6,11 @@ decodes only the row groups that overlap it, and only the requested sample colum
 row groups decoded are kept (per thread), so blocks that do not align with row groups still
 decode each row group once. Each row group is decoded from a memory map of the file made for
 it and dropped after (reading into a buffer first costs a kernel copy of every byte, a quarter
-of decoding; a map of the whole file would count every page read in the resident memory); the
-file's size is checked first, so that a file cut short during a run gives an error rather than
-a bus error. ``manylm convert`` writes uncompressed pages (genomic floats barely
-compress) with CRC checksums, so a corrupt page is detected rather than read as numbers.
+of decoding; a map of the whole file would count every page read in the resident memory). The
+file's size and modification time are checked first: a file cut short or replaced during a run
+gives an error, rather than a bus error or rows of two files. ``manylm convert`` writes
+uncompressed pages (genomic floats barely compress) with CRC checksums, so a corrupt page is
+detected rather than read as numbers.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class ParquetBlockSource(BlockSourceBase):
         self.row_group_starts = np.concatenate([[0], np.cumsum(group_rows, dtype=np.int64)])
         self.n_features = int(self.row_group_starts[-1])
         self.natural_block_rows = max(group_rows, default=1) or 1
-        self._file_size = self._file_path.stat().st_size
+        self._opened = _file_stamp(self._file_path)
         self._state().file = parquet
 
     def _open(self) -> pq.ParquetFile:
@@ -109,16 +110,21 @@ class ParquetBlockSource(BlockSourceBase):
 
     def _mapped(self, parquet: pq.ParquetFile, start: int, stop: int) -> pq.ParquetFile | None:
         """The file memory-mapped, with the footer already read; None where it cannot be
-        mapped (the caller reads through ``parquet``)."""
+        mapped (the caller reads through ``parquet``).
+
+        Raises InputError when the file is not the one opened (its size or its modification
+        time, to the second, changed): mapped, a shorter file would fault.
+        """
         try:
-            size = self._file_path.stat().st_size
+            now = _file_stamp(self._file_path)
         except OSError as error:
             raise self._corrupt("the file", start, stop, error) from error
-        if size < self._file_size:
+        (size, modified), (size_then, modified_then) = now, self._opened
+        if size != size_then or abs(modified - modified_then) > 1:
             raise InputError(
-                f"{self.path}: the file is {size:,} bytes, {self._file_size:,} when this run "
-                f"opened it: it was cut short or rewritten while it was read "
-                f"({rows_label(start, stop)} not read); run again once it is complete"
+                f"{self.path}: the file changed while it was read (now {size:,} bytes, "
+                f"{size_then:,} when this run opened it; {rows_label(start, stop)} not read): "
+                f"it was cut short, rewritten or replaced; run again once it is complete"
             )
         try:
             return pq.ParquetFile(self._file_path, page_checksum_verification=True,
@@ -164,6 +170,12 @@ class ParquetBlockSource(BlockSourceBase):
                 column = pc.cast(column, pa.float64())
             columns.append(np.asarray(column.to_numpy(), dtype=self.dtype))
         return feature_ids, columns
+
+
+def _file_stamp(path: Path) -> tuple[int, float]:
+    """Size and modification time (seconds) of a file."""
+    status = path.stat()
+    return status.st_size, status.st_mtime
 
 
 def _feature_id_column(schema: pa.Schema, label: str) -> str:
