@@ -13,7 +13,8 @@ For each format, every reader runs in a fresh child process (so its peak RSS is 
 features x samples array. Timed readers:
 
 * manylm: ``open_feature_blocks(path).blocks(rows)`` (rows x samples, C-contiguous, with the
-  range, ID and infinite-value checks);
+  range, ID and infinite-value checks), and ``blocks(rows, order="A")``, as the fit reads them
+  (a Parquet row group's sample columns side by side in Fortran order: no interleave);
 * pyarrow (Parquet): ``ParquetFile.read_row_group`` + ``numpy.stack(columns, axis=1)`` (the same
   rows x samples output), and the same without the transpose (columns only: the decoding floor);
 * zarr (Zarr): ``values[a:b]`` and ``feature_ids[a:b]`` per chunk, and dask:
@@ -55,21 +56,21 @@ from bench_core import (  # noqa: E402 - shared helpers of the core benchmark
 )
 from make_synthetic import DATA_DIR, size_label  # noqa: E402
 
-PEERS = {"parquet": ["pyarrow_rows", "pyarrow_columns", "r_arrow"],
+PEERS = {"parquet": ["manylm_columns", "pyarrow_rows", "pyarrow_columns", "r_arrow"],
          "zarr": ["zarr_slices", "dask_sum"]}
 
 
 # ------------------------------------------------------------------------- child: one reader
 
 
-def read_manylm(path: str, rows: int) -> tuple[int, int]:
+def read_manylm(path: str, rows: int, order: str = "C") -> tuple[int, int]:
     from manylm.io.block_sources import open_feature_blocks
 
     source = open_feature_blocks(path)
     rows = rows or source.natural_block_rows
     started = _start()
     n_rows = n_bytes = 0
-    for block in source.blocks(rows):
+    for block in source.blocks(rows, order=order):
         n_rows += block.values.shape[0]
         n_bytes += block.values.nbytes
     return _stop(started, n_rows, n_bytes)
@@ -137,6 +138,7 @@ def _stop(started: float, n_rows: int, n_bytes: int) -> tuple[int, int]:
 def child(tool: str, path: str, rows: int) -> int:
     readers = {
         "manylm": lambda: read_manylm(path, rows),
+        "manylm_columns": lambda: read_manylm(path, rows, order="A"),
         "pyarrow_rows": lambda: read_pyarrow(path, rows, transpose=True),
         "pyarrow_columns": lambda: read_pyarrow(path, rows, transpose=False),
         "zarr_slices": lambda: read_zarr(path, rows),

@@ -164,6 +164,27 @@ def test_a_buffer_is_refilled_by_reads_by_column(files) -> None:
     assert source.read(0, STORED_ROWS, buffer=buffer).values.flags.c_contiguous  # order C
 
 
+def test_block_buffers_refill_one_block_per_thread(files) -> None:
+    """BlockBuffers keeps the first block copied by column as the thread's buffer and has the
+    reader refill it; other shapes, and storage read without a copy, are left alone."""
+    from manylm.io.feature_blocks import BlockBuffers
+
+    parquet, expected = files["parquet"]
+    buffers = BlockBuffers()
+    source = open_feature_blocks(parquet)
+    first = buffers.read(source, 0, STORED_ROWS, None).values
+    assert buffers.values is first
+    again = buffers.read(source, STORED_ROWS, 2 * STORED_ROWS, None).values
+    assert again is first
+    np.testing.assert_array_equal(again, expected[STORED_ROWS:2 * STORED_ROWS])
+    last = buffers.read(source, 7 * STORED_ROWS, N_FEATURES, None).values  # shorter
+    assert last is not first and buffers.values is first
+    np.testing.assert_array_equal(last, expected[7 * STORED_ROWS:])
+    zarr_buffers = BlockBuffers()
+    zarr_buffers.read(open_feature_blocks(files["zarr"][0]), 0, STORED_ROWS, None)
+    assert zarr_buffers.values is None  # a stored array, handed over as it is
+
+
 def test_read_order_is_checked(files) -> None:
     source = open_feature_blocks(files["parquet"][0])
     with pytest.raises(InputError, match="order must be one of 'C', 'A', not 'F'"):

@@ -40,7 +40,7 @@ from manylm.engine.prior_reduce import (
 from manylm.engine.spill import field_path, write_field_rows
 from manylm.engine.streaming import write_table_chunk
 from manylm.errors import DataError
-from manylm.io.feature_blocks import FeatureBlockSource, id_array, read_either_order
+from manylm.io.feature_blocks import BlockBuffers, FeatureBlockSource, id_array
 
 __all__ = ["LATER_B_FIELDS", "DaskArraySource", "SharedTable", "as_dask_source", "warm_up"]
 
@@ -49,10 +49,16 @@ def read_chunk(source: FeatureBlockSource, start: int, stop: int, samples: list[
                either_order: bool = False) -> tuple[NDArray[np.floating], pa.Array]:
     """Read a chunk on the worker: its values and feature IDs (Arrow text). The values are
     C-contiguous, or with ``either_order`` in the layout the storage gives without an
-    interleave (:func:`~manylm.io.feature_blocks.read_either_order`)."""
-    block = (read_either_order(source, start, stop, samples) if either_order
+    interleave, in this thread's block buffer (:data:`_BLOCK_BUFFERS`)."""
+    block = (_BLOCK_BUFFERS.read(source, start, stop, samples) if either_order
              else source.read(start, stop, samples))
     return block.values, block.id_array
+
+
+#: Each worker thread's block buffer (:class:`~manylm.io.feature_blocks.BlockBuffers`): one
+#: chunk's values per thread (tens of MB), kept while the worker lives; :func:`fit_task` is
+#: done with a chunk's values when it returns.
+_BLOCK_BUFFERS = BlockBuffers()
 
 
 def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
@@ -61,7 +67,8 @@ def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
 
     ``chunk`` (and ``weights``, a weights matrix or None) are ``(values, ids)`` as a block of
     a dask array arrives, or the block source to read them from (columns ``samples``): then
-    in this task, so that the values do not wait in the worker's memory between two tasks.
+    in this task, so that the values do not wait in the worker's memory between two tasks
+    (the state holds none of them: the thread's buffer is free again when this returns).
     """
     if not isinstance(chunk, tuple):
         # without a weights matrix the dense fit reads either layout: no interleave

@@ -17,7 +17,6 @@ their one-df paths, as for a dense fit in memory.
 from __future__ import annotations
 
 import collections
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -31,7 +30,12 @@ from manylm.engine.run_control import release_freed_memory
 from manylm.engine.run_inputs import PreparedRun
 from manylm.engine.spill import FeatureStore, IdStore
 from manylm.errors import DataError
-from manylm.io.feature_blocks import FeatureBlock, FeatureIds, read_either_order
+from manylm.io.feature_blocks import (
+    BlockBuffers,
+    FeatureBlock,
+    FeatureIds,
+    read_either_order,
+)
 from manylm.moderate.distinct_values import broadcast_value
 
 __all__ = ["add_fit_fields", "fit_pass"]
@@ -54,7 +58,7 @@ def fit_pass(run: PreparedRun, plan: StreamingPlan, summaries: FeatureStore,
     pending: collections.deque[Future[_Fitted]] = collections.deque()
     df_seen: set[float | None] = set()
     window = plan.n_workers + plan.prefetch
-    buffers = threading.local()  # each worker's block, refilled: dropped with the workers
+    buffers = BlockBuffers()  # each worker's block, refilled; dropped with the workers
     executor = ThreadPoolExecutor(plan.n_workers, thread_name_prefix="manylm-stream")
     try:
         with _BLAS.limit(limits=1, user_api="blas"):
@@ -102,11 +106,13 @@ def _finish(future: Future[_Fitted], ids: IdStore | None,
     return df
 
 
-def _read(run: PreparedRun, start: int, stop: int, buffer: NDArray[np.floating] | None = None
+def _read(run: PreparedRun, start: int, stop: int, buffers: BlockBuffers | None = None
           ) -> tuple[FeatureBlock, NDArray[np.floating] | None]:
     if run.weights_source is None:
         # the dense fit reads either layout: no interleave of a columnar file's samples
-        return read_either_order(run.source, start, stop, run.samples, buffer), None
+        block = (buffers.read(run.source, start, stop, run.samples) if buffers is not None
+                 else read_either_order(run.source, start, stop, run.samples))
+        return block, None
     block = run.source.read(start, stop, run.samples)
     weights = _matching_weights(run, block, run.weights_source.read(start, stop, run.samples))
     return block, weights
@@ -123,20 +129,10 @@ def _fit(run: PreparedRun, read: tuple[FeatureBlock, NDArray[np.floating] | None
 
 
 def _read_and_fit(run: PreparedRun, start: int, stop: int, summaries: FeatureStore,
-                  buffers: threading.local) -> _Fitted:
-    """One block on a worker: read (decoding is most of reading), fit, store.
-
-    A block the reader made by copying sample columns (a Parquet row group) is kept as this
-    worker's buffer and refilled by its next reads (the block is done with when this
-    returns): a new block of fresh memory costs more in page faults than the copies into it.
-    """
-    buffer = getattr(buffers, "values", None)
-    read = _read(run, start, stop, buffer)
-    values = read[0].values
-    if buffer is None and values.flags.owndata and values.flags.f_contiguous and (
-            values.flags.writeable and not values.flags.c_contiguous):
-        buffers.values = values
-    return _fit(run, read, summaries)
+                  buffers: BlockBuffers) -> _Fitted:
+    """One block on a worker: read (decoding is most of reading), fit, store. The block is
+    done with when this returns: the worker's next read may refill its buffer."""
+    return _fit(run, _read(run, start, stop, buffers), summaries)
 
 
 def _matching_weights(run: PreparedRun, block: FeatureBlock,

@@ -9,6 +9,7 @@ implement it; the streaming engine and the Dask backend consume it. Sources are 
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -18,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-__all__ = ["FeatureBlock", "FeatureBlockSource", "FeatureIds", "id_array", "id_text",
-           "read_either_order"]
+__all__ = ["BlockBuffers", "FeatureBlock", "FeatureBlockSource", "FeatureIds", "id_array",
+           "id_text", "read_either_order"]
 
 #: A block's feature IDs as its reader has them: Python strings, or Arrow text (Parquet).
 FeatureIds: TypeAlias = NDArray[np.object_] | pa.Array
@@ -147,6 +148,28 @@ def read_either_order(source: FeatureBlockSource, start: int, stop: int,
     if buffer is not None and "buffer" in takes:
         return source.read(start, stop, samples, order="A", buffer=buffer)  # type: ignore[call-arg]
     return source.read(start, stop, samples, order="A")
+
+
+class BlockBuffers(threading.local):
+    """One block buffer per thread, for reads with :func:`read_either_order` by a thread that
+    is done with a block before it reads the next.
+
+    The first block a reader made by copying sample columns into a new Fortran-ordered array
+    (a Parquet row group) becomes the thread's buffer, and the reader refills it for the
+    thread's later reads of the same shape: a new block of fresh memory costs more in page
+    faults than the copies into it. A block's values are valid until the thread's next read.
+    """
+
+    values: NDArray[np.floating] | None = None
+
+    def read(self, source: FeatureBlockSource, start: int, stop: int,
+             samples: Sequence[str] | None) -> FeatureBlock:
+        block = read_either_order(source, start, stop, samples, self.values)
+        values = block.values
+        if self.values is None and values.flags.owndata and values.flags.f_contiguous and (
+                values.flags.writeable and not values.flags.c_contiguous):
+            self.values = values
+        return block
 
 
 @cache
