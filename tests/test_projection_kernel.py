@@ -14,10 +14,15 @@ from manylm.fit.projection_kernel import project_rows
 def test_products_and_squares_match_numpy(n_rows: int, width: int, parallel: bool) -> None:
     rng = np.random.default_rng(n_rows + width)
     y = rng.standard_normal((n_rows, 37)) * 3 + 5
-    basis_t = rng.standard_normal((width, 37))
-    product = np.full((n_rows, width), np.nan)
-    total = np.full(n_rows, np.nan)
-    project_rows(y, basis_t, product, total, parallel=parallel)
+    assert_sums_match(y, y, rng.standard_normal((width, 37)), parallel)
+
+
+def assert_sums_match(stored: np.ndarray, y: np.ndarray, basis_t: np.ndarray,
+                      parallel: bool) -> None:
+    """project_rows of ``stored`` (``y`` in some layout) gives NumPy's sums of ``y``."""
+    product = np.full((y.shape[0], basis_t.shape[0]), np.nan)
+    total = np.full(y.shape[0], np.nan)
+    project_rows(stored, basis_t, product, total, parallel=parallel)
     np.testing.assert_allclose(product, y @ basis_t.T, rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(total, np.einsum("ij,ij->i", y, y), rtol=1e-14)
 
@@ -165,12 +170,7 @@ def test_column_kernel_matches_numpy(n_rows: int, n_samples: int, layout: str,
     stored = _by_column(y, layout)
     assert stored.strides[0] == stored.itemsize and not stored.flags.c_contiguous
     for width in (8, 16):
-        basis_t = rng.standard_normal((width, n_samples))
-        product = np.full((n_rows, width), np.nan)
-        total = np.full(n_rows, np.nan)
-        project_rows(stored, basis_t, product, total, parallel=parallel)
-        np.testing.assert_allclose(product, y @ basis_t.T, rtol=1e-13, atol=1e-12)
-        np.testing.assert_allclose(total, np.einsum("ij,ij->i", y, y), rtol=1e-14)
+        assert_sums_match(stored, y, rng.standard_normal((width, n_samples)), parallel)
 
 
 def test_column_kernel_reads_float32_and_flags_rows_as_the_row_kernel() -> None:
