@@ -429,12 +429,12 @@ def _new_block(n_rows: int, n_columns: int, dtype: np.dtype, by_column: bool,
 def columns_to_rows(columns: Sequence[NDArray[np.floating]], out: NDArray[np.floating]) -> None:
     """Put 1-D sample columns side by side in the rows x samples array ``out`` (in place).
 
-    Into a Fortran-ordered ``out`` each column is one contiguous copy. Into a C-ordered one
-    they are interleaved a step of a few thousand rows at a time, which keeps the reads and the
-    writes in cache: about twice as fast as ``numpy.stack(columns, axis=1)`` on whole columns,
-    and several times slower than the copies.
+    Into an ``out`` stored by column (Fortran order, or rows of it) each column is one
+    contiguous copy. Into a C-ordered one they are interleaved a step of a few thousand rows at
+    a time, which keeps the reads and the writes in cache: about twice as fast as
+    ``numpy.stack(columns, axis=1)`` on whole columns, and several times slower than the copies.
     """
-    if out.flags.f_contiguous and not out.flags.c_contiguous:
+    if out.ndim == 2 and out.shape[1] > 1 and out.strides[0] == out.itemsize:
         for j, column in enumerate(columns):
             out[:, j] = column
         return

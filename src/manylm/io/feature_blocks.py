@@ -38,8 +38,9 @@ class FeatureBlock:
         The feature IDs as the reader has them: a Parquet reader keeps Arrow's text, so that a
         streamed run stores them without making a Python string per feature.
     values : numpy.ndarray of shape (n_rows, n_selected_samples)
-        float32 or float64 (the source's dtype); missing values are NaN. C-contiguous, or
-        Fortran-ordered when read with ``order="A"`` from storage that keeps sample columns.
+        float32 or float64 (the source's dtype); missing values are NaN. C-contiguous; read
+        with ``order="A"``, stored by column where the storage keeps sample columns: Fortran
+        order (a file's), or unit stride along the rows (rows of an in-memory matrix).
     """
 
     start: int
