@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from manylm.fit.projection_kernel import project_rows
+from manylm.fit.projection_kernel import _column_layout, project_rows
 
 
 @pytest.mark.parametrize("n_rows", [0, 1, 2, 7, 2049, 5001])
@@ -169,6 +169,7 @@ def test_column_kernel_matches_numpy(n_rows: int, n_samples: int, layout: str,
     y = rng.standard_normal((n_rows, n_samples)) * 3 + 5
     stored = _by_column(y, layout)
     assert stored.strides[0] == stored.itemsize and not stored.flags.c_contiguous
+    assert _column_layout(stored[:, :0]) is None  # no samples: nothing to read by column
     for width in (8, 16):
         assert_sums_match(stored, y, rng.standard_normal((width, n_samples)), parallel)
 

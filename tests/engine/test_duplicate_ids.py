@@ -31,6 +31,7 @@ def test_id_store_finds_repeated_ids(tmp_path: Path, spilled: bool) -> None:
             store.duplicates()  # the IDs are hashed as they come: all of them are needed
         store.append(1000, values[1000:])
         assert store.duplicates() == expected  # in the order their repeats come
+        assert store.duplicates() == expected  # the answer is kept (the hashes are freed)
         store.close()
 
 

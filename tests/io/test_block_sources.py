@@ -133,7 +133,8 @@ def test_read_a_range_and_samples_in_any_order(files, name: str) -> None:
 @pytest.mark.parametrize("rows", [97, STORED_ROWS, 300])
 def test_blocks_in_either_order_hold_the_same_values(files, name: str, rows: int) -> None:
     """order="A": Parquet's sample columns side by side in Fortran order (no interleave),
-    h5ad's transposed store as it is, Zarr and HDF5 as C; the values are the same."""
+    h5ad's transposed store as it is when a block is one stored block, Zarr and HDF5 (and
+    pieces of stored arrays) as C; the values are the same."""
     path, expected = files[name]
     source = open_feature_blocks(path)
     blocks = list(source.blocks(rows, order="A"))
@@ -141,6 +142,8 @@ def test_blocks_in_either_order_hold_the_same_values(files, name: str, rows: int
     assert all(b.values.flags.c_contiguous or b.values.flags.f_contiguous for b in blocks)
     if name.startswith("parquet"):
         assert all(b.values.flags.f_contiguous for b in blocks if len(b.values) > 1)
+    elif name in ("zarr", "zarr_by_hand", "hdf5"):
+        assert all(b.values.flags.c_contiguous for b in blocks)
     block = source.read(250, 517, samples=["s4", "s0", "s2"], order="A")
     np.testing.assert_array_equal(block.values, expected[250:517][:, [4, 0, 2]])
     assert list(block.feature_ids) == FEATURES[250:517]
@@ -165,8 +168,8 @@ def test_a_buffer_is_refilled_by_reads_by_column(files) -> None:
 
 
 def test_block_buffers_refill_one_block_per_thread(files) -> None:
-    """BlockBuffers keeps the first block copied by column as the thread's buffer and has the
-    reader refill it; other shapes, and storage read without a copy, are left alone."""
+    """BlockBuffers keeps the latest block copied by column as the thread's buffer and has the
+    reader refill it; storage read without a copy is left alone."""
     from manylm.io.feature_blocks import BlockBuffers
 
     parquet, expected = files["parquet"]
@@ -178,8 +181,9 @@ def test_block_buffers_refill_one_block_per_thread(files) -> None:
     assert again is first
     np.testing.assert_array_equal(again, expected[STORED_ROWS:2 * STORED_ROWS])
     last = buffers.read(source, 7 * STORED_ROWS, N_FEATURES, None).values  # shorter
-    assert last is not first and buffers.values is first
+    assert last is not first and buffers.values is last  # the latest shape (another run's)
     np.testing.assert_array_equal(last, expected[7 * STORED_ROWS:])
+    assert buffers.read(source, 7 * STORED_ROWS, N_FEATURES, None).values is last
     zarr_buffers = BlockBuffers()
     zarr_buffers.read(open_feature_blocks(files["zarr"][0]), 0, STORED_ROWS, None)
     assert zarr_buffers.values is None  # a stored array, handed over as it is
@@ -208,6 +212,13 @@ def test_a_source_without_the_order_argument_is_read_in_c_order(files) -> None:
 
     block = read_either_order(OldSource(), 0, 300, None)  # type: ignore[arg-type]
     assert block.values.flags.c_contiguous
+
+    class Proxy:  # forwards everything, read included, to the reader it wraps
+        def __getattr__(self, name: str) -> object:
+            return getattr(inner, name)
+
+    proxied = read_either_order(Proxy(), 0, 300, None)  # type: ignore[arg-type]
+    assert proxied.values.flags.f_contiguous
     assert read_either_order(inner, 0, 300, None).values.flags.f_contiguous
     np.testing.assert_array_equal(block.values, files["parquet"][1][:300])
 
@@ -298,7 +309,7 @@ def test_corrupt_parquet_row_group_is_named_with_its_rows(tmp_path: Path) -> Non
         list(source.blocks(300))
 
 
-@pytest.mark.parametrize("change", ["cut short", "replaced"])
+@pytest.mark.parametrize("change", ["cut short", "replaced", "removed"])
 def test_parquet_changed_during_a_run_is_an_error_not_a_crash(files, tmp_path: Path,
                                                               change: str) -> None:
     """Row groups are decoded from a memory map: a file truncated after it was opened would
@@ -309,6 +320,12 @@ def test_parquet_changed_during_a_run_is_an_error_not_a_crash(files, tmp_path: P
     path = Path(shutil.copy(files["parquet"][0], tmp_path / "changed.parquet"))
     source = open_feature_blocks(path)
     assert source.read(0, 10).values.shape == (10, N_SAMPLES)
+    if change == "removed":
+        path.unlink()
+        with pytest.raises(InputError, match=r"can no longer be read .*moved or removed while "
+                                             r"it was read \(rows 128-255 not read\)"):
+            source.read(130, 140)
+        return
     if change == "cut short":
         with open(path, "r+b") as handle:
             handle.truncate(path.stat().st_size // 2)

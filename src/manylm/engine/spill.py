@@ -335,6 +335,7 @@ class IdStore:
         self._blob_size = 0
         self._lock = threading.Lock()  # the in-memory IDs are concatenated once, by one thread
         self._hashes: NDArray[np.uint64] | None = None  # of each row, as appended
+        self._duplicates: list[str] | None = None
         self.special: set[str] = set()
         if directory is not None:
             with disk_full_as_error(f"reserving temporary files in {directory}"):
@@ -401,15 +402,21 @@ class IdStore:
         """The IDs that occur more than once, in the order of their first repeat (empty when
         every ID is unique); once every row is appended.
 
-        A 64-bit hash of every ID, made as the IDs were appended (8 bytes per feature, freed
-        here: within what the plan keeps for the prior, which comes after), one sort of the
-        hashes, and the IDs of equal hashes compared as text: no hash table of the IDs.
+        A 64-bit hash of every ID, made as the IDs were appended (8 bytes per feature, from
+        the first append to the first call of this, which frees them and keeps its answer),
+        one sort of the hashes, and the IDs of equal hashes compared as text: no hash table of
+        the IDs.
         """
+        if self._duplicates is None:
+            self._duplicates = self._find_duplicates()
+            self._hashes = None
+        return list(self._duplicates)
+
+    def _find_duplicates(self) -> list[str]:
         if self._next_row != self.n_rows:
             raise RuntimeError(f"duplicates() after {self._next_row} of {self.n_rows} rows")
         hashes = (self._hashes if self._hashes is not None
                   else np.empty(0, dtype=np.uint64))
-        self._hashes = None
         ordered = np.sort(hashes)
         repeated = ordered[1:][ordered[1:] == ordered[:-1]]
         if repeated.size == 0:

@@ -83,7 +83,7 @@ def _column_layout(y: NDArray[np.floating]) -> tuple[NDArray[np.floating], int] 
     array that is not C-contiguous would be indexed through both strides).
     """
     n_rows, n_samples = y.shape
-    if n_rows < 2 or y.strides[0] != y.itemsize or y.strides[1] % y.itemsize:
+    if n_rows < 2 or n_samples == 0 or y.strides[0] != y.itemsize or y.strides[1] % y.itemsize:
         return None
     step = y.strides[1] // y.itemsize
     if step < n_rows:  # overlapping columns: not a layout the kernels read

@@ -268,25 +268,27 @@ class BlockSourceBase:
 
         With ``order="A"``, stored sample columns are copied into a Fortran-ordered block (no
         interleave; ``buffer`` when it fits), and a stored array is handed over in its own
-        layout.
+        layout (pieces of stored arrays are assembled in C order).
         """
         n_selected = len(self.sample_ids) if positions is None else len(positions)
         index = self._block_of(start)
-        by_column = order == "A"
         if stop > start and self._block_bounds(index) == (start, stop):
             # exactly one stored block: hand it over without a copy through the cache
             ids, values = self._load_block(index, start, stop, positions)
             if isinstance(values, list):
-                out = _new_block(stop - start, n_selected, self.dtype, by_column, buffer)
-                columns_to_rows(values, out)
-                return ids, out
+                whole = _new_block(stop - start, n_selected, self.dtype, order == "A", buffer)
+                columns_to_rows(values, whole)
+                return ids, whole
             return ids, values
-        out = _new_block(stop - start, n_selected, self.dtype, by_column, buffer)
+        out: NDArray[np.floating] | None = None
         id_parts: list[FeatureIds] = []
         row, filled = start, 0
         while row < stop:
             block_start, block_stop = self._block_bounds(index)
             ids, values = self._cached_block(index, block_start, block_stop, positions)
+            if out is None:  # by column only from stored columns: a C array's rows stay rows
+                by_column = order == "A" and isinstance(values, list)
+                out = _new_block(stop - start, n_selected, self.dtype, by_column, buffer)
             lo, hi = row - block_start, min(stop, block_stop) - block_start
             id_parts.append(ids[lo:hi])
             if isinstance(values, list):
@@ -296,6 +298,8 @@ class BlockSourceBase:
             filled += hi - lo
             row = block_start + hi
             index += 1
+        if out is None:  # no rows
+            out = _new_block(0, n_selected, self.dtype, False)
         return _concatenate_ids(id_parts), out
 
     def _cached_block(

@@ -12,7 +12,7 @@ import inspect
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
@@ -143,7 +143,8 @@ def read_either_order(source: FeatureBlockSource, start: int, stop: int,
     A source whose ``read`` takes no ``order`` (written against the contract before it had
     one) is read as it reads, C-contiguous.
     """
-    takes = _read_arguments(type(source).read)
+    read = source.read
+    takes = _read_arguments(getattr(read, "__func__", read))
     if "order" not in takes:
         return source.read(start, stop, samples)
     if buffer is not None and "buffer" in takes:
@@ -155,10 +156,10 @@ class BlockBuffers(threading.local):
     """One block buffer per thread, for reads with :func:`read_either_order` by a thread that
     is done with a block before it reads the next.
 
-    The first block a reader made by copying sample columns into a new Fortran-ordered array
-    (a Parquet row group) becomes the thread's buffer, and the reader refills it for the
-    thread's later reads of the same shape: a new block of fresh memory costs more in page
-    faults than the copies into it. A block's values are valid until the thread's next read.
+    The latest block a reader made by copying sample columns into a new Fortran-ordered array
+    (a Parquet row group) is the thread's buffer, and the reader refills it for the thread's
+    later reads of the same shape: a new block of fresh memory costs more in page faults than
+    the copies into it. A block's values are valid until the thread's next read.
     """
 
     values: NDArray[np.floating] | None = None
@@ -167,13 +168,14 @@ class BlockBuffers(threading.local):
              samples: Sequence[str] | None) -> FeatureBlock:
         block = read_either_order(source, start, stop, samples, self.values)
         values = block.values
-        if self.values is None and values.flags.owndata and values.flags.f_contiguous and (
-                values.flags.writeable and not values.flags.c_contiguous):
-            self.values = values
+        if values is not self.values and values.flags.owndata and (
+                values.flags.f_contiguous and values.flags.writeable
+                and not values.flags.c_contiguous):
+            self.values = values  # another shape (a last block, another run): the latest
         return block
 
 
-@cache
+@lru_cache(maxsize=256)
 def _read_arguments(read: Callable[..., Any]) -> frozenset[str]:
     try:
         return frozenset(inspect.signature(read).parameters)

@@ -7,16 +7,18 @@ row groups decoded are kept (per thread), so blocks that do not align with row g
 decode each row group once. Each row group is decoded from a memory map of the file made for
 it and dropped after (reading into a buffer first costs a kernel copy of every byte, a quarter
 of decoding; a map of the whole file would count every page read in the resident memory). The
-file's size and modification time are checked first: a file cut short or replaced during a run
-gives an error, rather than a bus error or rows of two files. ``manylm convert`` writes
-uncompressed pages (genomic floats barely compress) with CRC checksums, so a corrupt page is
-detected rather than read as numbers.
+file's size (and, on the machine that opened it, its modification time) is checked first: a
+file cut short, replaced or removed during a run gives an error, rather than a bus error or rows
+of two files (a file cut short in the moment between the check and the decoding still faults).
+``manylm convert`` writes uncompressed pages (genomic floats barely compress) with CRC
+checksums, so a corrupt page is detected rather than read as numbers.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -112,15 +114,20 @@ class ParquetBlockSource(BlockSourceBase):
         """The file memory-mapped, with the footer already read; None where it cannot be
         mapped (the caller reads through ``parquet``).
 
-        Raises InputError when the file is not the one opened (its size or its modification
-        time, to the second, changed): mapped, a shorter file would fault.
+        Raises InputError when the file is not the one opened: gone, or its size changed, or
+        (on the machine that opened it: Dask workers elsewhere may read their own copy) its
+        modification time, to the second. Mapped, a shorter file would fault.
         """
         try:
             now = _file_stamp(self._file_path)
         except OSError as error:
-            raise self._corrupt("the file", start, stop, error) from error
-        (size, modified), (size_then, modified_then) = now, self._opened
-        if size != size_then or abs(modified - modified_then) > 1:
+            raise InputError(
+                f"{self.path}: the file can no longer be read ({error.strerror or error}): it "
+                f"was moved or removed while it was read ({rows_label(start, stop)} not read); "
+                f"run again with the file in place"
+            ) from error
+        (size, modified, host), (size_then, modified_then, host_then) = now, self._opened
+        if size != size_then or (host == host_then and abs(modified - modified_then) > 1):
             raise InputError(
                 f"{self.path}: the file changed while it was read (now {size:,} bytes, "
                 f"{size_then:,} when this run opened it; {rows_label(start, stop)} not read): "
@@ -172,10 +179,10 @@ class ParquetBlockSource(BlockSourceBase):
         return feature_ids, columns
 
 
-def _file_stamp(path: Path) -> tuple[int, float]:
-    """Size and modification time (seconds) of a file."""
+def _file_stamp(path: Path) -> tuple[int, float, str]:
+    """Size and modification time (seconds) of a file, and the machine that looked."""
     status = path.stat()
-    return status.st_size, status.st_mtime
+    return status.st_size, status.st_mtime, socket.gethostname()
 
 
 def _feature_id_column(schema: pa.Schema, label: str) -> str:
