@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import manylm
+from late_tables import late_then_stored
 from manylm.engine import ArraySource
 from reference_data import assert_close
 
@@ -180,24 +181,15 @@ def test_late_table_on_a_cluster(client, data, tmp_path: Path, monkeypatch,
         planned = dask_backend.plan_streaming  # rows sent: the client spills them itself
         monkeypatch.setattr(dask_backend, "plan_streaming",
                             lambda *args, **kwargs: planned(*args, **{**kwargs, "spill": True}))
-    made_late: list[bool] = []
-    real = dask_backend.late_table_applies
-
-    def applies(*args: Any, **kwargs: Any) -> bool:
-        made_late.append(real(*args, **kwargs))
-        return made_late[-1]
-
     def run(name: str) -> bytes:
         fit_dask(ArraySource(data["expression"]), FORMULA, samples=data["samples"],
                  coef="group[B]", client=client, rows_per_task=61, out=tmp_path / name,
                  **options)
         return (tmp_path / name).read_bytes()
 
-    monkeypatch.setattr(dask_backend, "late_table_applies", applies)
-    late = run("late.tsv")
+    late, stored, made_late = late_then_stored(monkeypatch, dask_backend, run)
     assert made_late == [True]
-    monkeypatch.setattr(dask_backend, "late_table_applies", lambda *args, **kwargs: False)
-    assert late == run("stored.tsv")
+    assert late == stored
     table = pd.read_csv(tmp_path / "late.tsv", sep="\t", index_col=0)
     table.index = table.index.astype(str)
     expected = reference(data, "group[B]", **options)

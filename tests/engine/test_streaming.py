@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import manylm
+from late_tables import late_then_stored
 from manylm.engine import ArraySource, fit_streaming
 from reference_data import assert_close
 
@@ -255,23 +256,14 @@ def test_late_table_is_the_stored_table(data, tmp_path: Path, monkeypatch,
     stored table columns, and it has the in-memory numbers."""
     from manylm.engine import streaming
 
-    made_late: list[bool] = []
-    real = streaming.late_table_applies
-
-    def applies(*args: Any, **kwargs: Any) -> bool:
-        made_late.append(real(*args, **kwargs))
-        return made_late[-1]
-
     def run(name: str) -> bytes:
         fit_streaming(data["missing"], FORMULA, samples=data["samples"], coef="group[B]",
                       out=tmp_path / name, block_rows=50, spill=True, **options)
         return (tmp_path / name).read_bytes()
 
-    monkeypatch.setattr(streaming, "late_table_applies", applies)
-    late = run("late.tsv")
+    late, stored, made_late = late_then_stored(monkeypatch, streaming, run)
     assert made_late == ["robust" not in options]
-    monkeypatch.setattr(streaming, "late_table_applies", lambda *args, **kwargs: False)
-    assert late == run("stored.tsv")
+    assert late == stored
     expected = reference(data["missing"], data["samples"], "group[B]",
                          **{k: v for k, v in options.items() if k != "confint"})
     ours = pd.read_csv(tmp_path / "late.tsv", sep="\t", keep_default_na=False,
@@ -292,9 +284,8 @@ def test_late_table_of_features_without_ids(data, tmp_path: Path, monkeypatch) -
                       out=tmp_path / name, block_rows=50, spill=True)
         return (tmp_path / name).read_bytes()
 
-    late = run("late.tsv")
-    monkeypatch.setattr(streaming, "late_table_applies", lambda *args, **kwargs: False)
-    assert late == run("stored.tsv")
+    late, stored, _ = late_then_stored(monkeypatch, streaming, run)
+    assert late == stored
     assert late.splitlines()[1].split(b"\t")[0].isdigit()  # row numbers
 
 

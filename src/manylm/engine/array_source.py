@@ -16,6 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from manylm.errors import DataError, InputError
+from manylm.io.block_sources import checked_order
 from manylm.io.feature_blocks import FeatureBlock
 
 __all__ = ["ArraySource"]
@@ -107,8 +108,7 @@ class ArraySource:
         """
         if not 0 <= start <= stop <= self.n_features:
             raise InputError(f"{self.path}: rows {start}-{stop} are outside 0-{self.n_features}.")
-        if order not in ("C", "A"):
-            raise InputError(f"order must be 'C' or 'A', not {order!r}")
+        checked_order(order)
         columns = self._columns(samples)
         block = self.values[start:stop]
         if columns is not None:

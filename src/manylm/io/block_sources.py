@@ -30,7 +30,8 @@ from manylm.io.feature_blocks import (
     id_text,
 )
 
-__all__ = ["STREAM_SUFFIXES", "BlockSourceBase", "open_feature_blocks", "rows_label"]
+__all__ = ["ORDERS", "STREAM_SUFFIXES", "BlockSourceBase", "checked_order",
+           "open_feature_blocks", "rows_label"]
 
 #: Values of a stored block: rows x selected samples (any layout) or a list of sample columns.
 StoredValues = NDArray[np.floating] | list[NDArray[np.floating]]
@@ -192,8 +193,8 @@ class BlockSourceBase:
             If a value in the rows is infinite.
         """
         start, stop = self._check_range(start, stop)
-        return self._read_checked(start, stop, self._sample_positions(samples), _order(order),
-                                  buffer)
+        return self._read_checked(start, stop, self._sample_positions(samples),
+                                  checked_order(order), buffer)
 
     def blocks(
         self, rows: int, samples: Sequence[str] | None = None,
@@ -219,7 +220,7 @@ class BlockSourceBase:
             raise InputError(f"rows must be a positive integer, not {rows!r}")
         start, stop = self._check_range(start, self.n_features if stop is None else stop)
         positions = self._sample_positions(samples)
-        layout = _order(order)
+        layout = checked_order(order)
         for first in range(start, stop, int(rows)):
             yield self._read_checked(first, min(stop, first + int(rows)), positions, layout)
 
@@ -414,7 +415,8 @@ def _concatenate_ids(parts: list[FeatureIds]) -> FeatureIds:
         for p in parts])
 
 
-def _order(order: str) -> str:
+def checked_order(order: str) -> str:
+    """``order`` when it is one of :data:`ORDERS`; else the InputError every reader gives."""
     if order not in ORDERS:
         raise InputError(f"order must be one of {', '.join(map(repr, ORDERS))}, not {order!r}")
     return order
