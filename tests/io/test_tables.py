@@ -128,6 +128,23 @@ def test_parquet_dictionary_only_for_repeated_text(tmp_path: Path) -> None:
     assert any("DICTIONARY" in e for e in encodings["direction"])
 
 
+def test_parquet_statistics_only_for_p_values(tmp_path: Path) -> None:
+    """Row groups carry minimum and maximum for the p-value columns (a table sorted by p can
+    be filtered on them a row group at a time), not for the unordered others."""
+    import pyarrow.parquet as pq
+
+    df = results().rename(columns={"P.Value": "p_value"})
+    df["adj_p_value"] = np.minimum(1.0, df["p_value"] * len(df))
+    path = tmp_path / "r.parquet"
+    write_table(df, path)
+    pd.testing.assert_frame_equal(pd.read_parquet(path), df)
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    with_statistics = {group.column(k).path_in_schema for k in range(group.num_columns)
+                       if group.column(k).is_stats_set}
+    assert with_statistics == {"p_value", "adj_p_value"}
+    assert group.column(list(df.columns).index("p_value")).statistics.min == df["p_value"].min()
+
+
 def test_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     df = pd.DataFrame({"feature": ["01005", "g2"], "t": [1.25, np.nan]})
     print("before")

@@ -124,11 +124,22 @@ def parquet_write_options(schema: pa.Schema) -> dict[str, Any]:
     encoding only for the text columns after the first (the first holds the feature IDs, each
     different). A column of distinct floating-point values fills a dictionary page, falls back
     to plain encoding, and costs three times the plain write (6.7 s against 2.2 s above).
+
+    Column statistics (each row group's minimum and maximum) only for the p-value columns
+    (:data:`STATISTICS_COLUMNS`): a table sorted by p holds them in order, so a reader that
+    filters on them (``adj_p_value < 0.05``) skips whole row groups. The other columns are in
+    no order, every row group spans their range, and their statistics would cost the serial
+    writer 0.25 s in 10^7 rows for nothing.
     """
     text = [f.name for f in list(schema)[1:]
             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
             or pa.types.is_dictionary(f.type)]
-    return {"compression": "snappy", "use_dictionary": text}
+    return {"compression": "snappy", "use_dictionary": text,
+            "write_statistics": [f.name for f in schema if f.name in STATISTICS_COLUMNS]}
+
+
+#: The columns of a results table whose Parquet row groups carry statistics.
+STATISTICS_COLUMNS = frozenset({"p_value", "adj_p_value"})
 
 
 @contextlib.contextmanager
