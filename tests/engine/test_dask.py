@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -283,18 +284,23 @@ def test_a_worker_lost_while_writing_table_rows(client, data, tmp_path: Path,
     assert_same_table(table, expected)
 
 
-def test_local_workers_keep_glibc_thresholds(monkeypatch) -> None:
+def test_local_workers_keep_glibc_thresholds_and_ignore_ctrl_c(monkeypatch) -> None:
     """``--dask local`` starts its workers without Dask's MALLOC_TRIM_THRESHOLD_ (which fixes
     glibc's mapping threshold at 128 kB: every larger array new memory), even where an earlier
     cluster's nanny left it in this process's environment (as the module's cluster did); the
-    other settings Dask makes before spawning them (one BLAS / OpenMP thread) kept."""
+    other settings Dask makes before spawning them (one BLAS / OpenMP thread) kept. The workers
+    ignore SIGINT (a terminal's Ctrl-C reaches them too: each printed a traceback); this
+    process keeps its handler."""
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # else Dask keeps the exported value
+    handler = signal.getsignal(signal.SIGINT)
     with connect("local") as local:
         seen = local.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-                                  os.environ.get("OMP_NUM_THREADS")))
-    assert set(seen.values()) == {(None, "1")}
+                                  os.environ.get("OMP_NUM_THREADS"),
+                                  signal.getsignal(signal.SIGINT) == signal.SIG_IGN))
+    assert set(seen.values()) == {(None, "1", True)}
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's, as it was
+    assert signal.getsignal(signal.SIGINT) == handler
 
 
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:

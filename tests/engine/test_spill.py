@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from manylm.engine.spill import PREFIX, FeatureStore, IdStore, SpillDirectory, remove_stale
+from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
 
 
 @pytest.mark.parametrize("spilled", [False, True])
@@ -67,22 +64,6 @@ def test_spill_directory_is_removed_even_on_error(tmp_path: Path) -> None:
         (directory.path / "data").write_text("x")
         raise ValueError
     assert list(tmp_path.iterdir()) == []
-
-
-def test_only_directories_of_dead_processes_are_stale(tmp_path: Path) -> None:
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True)
-    host = os.uname().nodename
-    dead = tmp_path / f"{PREFIX}{host}-{int(finished.stdout)}-1234abcd"
-    alive = tmp_path / f"{PREFIX}{host}-{os.getpid()}-1234abcd"
-    elsewhere = tmp_path / f"{PREFIX}other-host-{int(finished.stdout)}-1234abcd"
-    unrelated = tmp_path / "results.tsv"
-    for folder in (dead, alive, elsewhere):
-        folder.mkdir()
-    unrelated.write_text("x")
-    assert remove_stale(tmp_path) == [str(dead)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [alive.name, elsewhere.name, unrelated.name])
 
 
 @pytest.mark.parametrize("spilled", [False, True])

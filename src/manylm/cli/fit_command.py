@@ -184,7 +184,12 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet, checksum=args.checksum,
     )
     from manylm.cli.streaming_fit import parse_memory, run_streaming_fit
+    from manylm.engine.spill import PREFIX, spill_parent
+    from manylm.io.owned_names import remove_orphans
 
+    # What a streamed run killed outright left where this run would spill (a streamed run
+    # removes it too; an in-memory one never opens a spill directory)
+    remove_orphans(spill_parent(args.out), PREFIX)
     memory = None if args.memory is None else parse_memory(args.memory)
     return run_streaming_fit(request, memory=memory, dask=args.dask)
 

@@ -1,12 +1,17 @@
 """``manylm``: parse the command line, run a verb, turn user errors into one-line messages.
 
 Exit status: 0 on success, 2 for bad usage or bad input (one line on stderr naming the file,
-row or column, and what to do), 130 when interrupted. ``--debug`` shows the traceback.
+row or column, and what to do) or a full disk, 130 when interrupted (Ctrl-C or ``kill``).
+``--debug`` shows the traceback.
+
+A verb's output files (a table, its run record, a report...) appear together when it succeeds
+and not at all when it fails or is interrupted (:func:`manylm.io.atomic.committed_together`).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -58,18 +63,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``manylm`` with ``argv`` (default: the process arguments); return the exit status."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports the verbs' modules: most of the start-up
+    except KeyboardInterrupt:
+        sys.stderr.write("manylm: interrupted; no output was written.\n")
+        return 130
     args = parser.parse_args(argv)
     if args.verb is None:
         parser.print_help(sys.stderr)
         return 2
+    from manylm.engine.run_control import sigterm_as_interrupt
+    from manylm.engine.spill import disk_full_as_error
+    from manylm.io.atomic import InterruptedAfterOutput, committed_together
+
+    # Event loops of Dask's client and of zarr log the tasks an interruption or an error
+    # abandoned ("Task exception was never retrieved"); the error itself is reported here.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
-        return int(args.run(args) or 0)
+        with sigterm_as_interrupt(), disk_full_as_error("writing the output"), \
+                committed_together():
+            status = int(args.run(args) or 0)
+        return status
     except ManylmError as error:
         if args.debug:
             raise
         sys.stderr.write(f"manylm: error: {error}\n")
         return 2
+    except InterruptedAfterOutput:
+        sys.stderr.write("manylm: interrupted as the output was complete; it was written.\n")
+        return 130
     except KeyboardInterrupt:
         sys.stderr.write("manylm: interrupted; no output was written.\n")
         return 130

@@ -37,8 +37,10 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import logging
 import os
-import tempfile
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -67,7 +69,7 @@ from manylm.engine.prior_reduce import (
     share_of_top,
 )
 from manylm.engine.run_inputs import PreparedRun, prepare_run
-from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
+from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory, spill_parent
 from manylm.engine.streaming import (
     StreamingResult,
     add_table_fields,
@@ -111,9 +113,12 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     if address == "local":
         from manylm.parallel import cpu_count
 
-        with _glibc_thresholds_for_workers():
+        with _glibc_thresholds_for_workers(), _workers_ignore_ctrl_c():
+            # Its processes log a failed task's traceback (a corrupt chunk) and a lost
+            # worker's restart; the run reports the error itself, in one line.
             cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+                                   processes=True, dashboard_address=None,
+                                   silence_logs=logging.CRITICAL)
         try:
             with Client(cluster) as client:
                 _warm_workers(client)
@@ -132,6 +137,25 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     with client:
         _warm_workers(client)
         yield client
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Worker processes spawned in this block ignore SIGINT.
+
+    Ctrl-C in a terminal reaches every process of the foreground group, the LocalCluster's
+    workers too, and each printed a ``KeyboardInterrupt`` traceback from its event loop while
+    this process stopped the run. An ignored signal stays ignored in a spawned interpreter;
+    the workers stop when the cluster is closed. This process's handler is restored after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 #: What Dask sets before spawning a worker that manylm's local workers do without.
@@ -259,10 +283,7 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
     plan = plan_streaming(run.n_features, chunk_model.design.n_samples,
                           chunk_model.n_coefficients, memory=memory, n_jobs=1,
                           trend=chunk_model.trend, robust=chunk_model.robust)
-    parent = Path(spill_dir) if spill_dir is not None else (
-        Path(out).absolute().parent if out is not None and os.fspath(out) != "-"
-        else Path(tempfile.gettempdir()))
-    with sigterm_as_interrupt(), SpillDirectory(parent) as directory:
+    with sigterm_as_interrupt(), SpillDirectory(spill_parent(out, spill_dir)) as directory:
         assert directory.path is not None
         shared = _shared_table(client, directory.path, run)
         spill_path = directory.path if plan.spill or shared is not None else None

@@ -10,7 +10,8 @@ duration of one block and unmaps it afterwards, so the process's resident memory
 Clean-up: the directory is removed when the run ends, however it ends (``finally``; the engine
 turns SIGTERM into an interruption so that this also runs on ``kill``). A run killed outright
 (SIGKILL, power loss) leaves its directory behind; the next run that spills to the same place
-removes directories whose process is gone (same host, dead pid). Nothing is reused: a stale
+removes directories whose process is gone (same host, dead pid:
+:func:`~manylm.io.owned_names.remove_orphans`). Nothing is reused: a stale
 directory is only deleted.
 
 A full disk (ENOSPC, EDQUOT) while spilling is reported as one :class:`~manylm.errors.ManylmError`
@@ -23,9 +24,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import shutil
-import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,10 +39,11 @@ from numpy.typing import NDArray
 
 from manylm.engine.plan import format_bytes
 from manylm.errors import ManylmError
+from manylm.io.owned_names import owned_name, remove_orphans
 from manylm.parallel import cpu_count
 
 __all__ = ["FeatureStore", "IdStore", "SpillDirectory", "disk_full_as_error", "field_path",
-           "write_field_rows"]
+           "spill_parent", "write_field_rows"]
 
 PREFIX = ".manylm-spill-"
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -51,17 +52,31 @@ _CHUNK = 1 << 30  # bytes per pwrite/preadv call (Linux moves at most ~2 GiB per
 
 @contextlib.contextmanager
 def disk_full_as_error(what: str) -> Iterator[None]:
-    """Turn "no space left on device" into one clear :class:`ManylmError` (``what`` says where)."""
+    """Turn "no space left on device" into one clear :class:`ManylmError` (``what`` says what
+    was being done; the folder of the file that could not be written is named too)."""
     try:
         yield
     except OSError as error:
         if error.errno in _DISK_FULL:
+            folder = os.path.dirname(os.fspath(error.filename)) if error.filename else ""
+            where = f" in {folder}" if folder and folder not in what else ""
             raise ManylmError(
-                f"No space left on the device while {what}: free some space there, or write "
+                f"No space left on the device while {what}{where}: free some space there, or write "
                 "elsewhere (--out for the table; TMPDIR for temporary files). Nothing was "
                 "written."
             ) from None
         raise
+
+
+def spill_parent(out: str | os.PathLike[str] | None,
+                 spill_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where a run's :class:`SpillDirectory` goes: ``spill_dir`` if given, else beside the
+    output file (the table is then renamed, not copied, onto it), else ``TMPDIR``."""
+    if spill_dir is not None:
+        return Path(spill_dir)
+    if out is not None and os.fspath(out) != "-":
+        return Path(out).absolute().parent
+    return Path(tempfile.gettempdir())
 
 
 class SpillDirectory:
@@ -81,8 +96,8 @@ class SpillDirectory:
     def __enter__(self) -> SpillDirectory:
         if not self.parent.is_dir():
             raise ManylmError(f"Cannot spill to {self.parent}: it is not a directory.")
-        self.removed_stale = remove_stale(self.parent)
-        name = f"{PREFIX}{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.removed_stale = remove_orphans(self.parent, PREFIX)
+        name = owned_name(PREFIX)
         with disk_full_as_error(f"creating a temporary directory in {self.parent}"):
             try:
                 os.mkdir(self.parent / name, 0o700)
@@ -98,37 +113,6 @@ class SpillDirectory:
         if self.path is not None:
             shutil.rmtree(self.path, ignore_errors=True)
             self.path = None
-
-
-def remove_stale(parent: Path) -> list[str]:
-    """Delete spill directories in ``parent`` left by dead processes on this host."""
-    host = socket.gethostname()
-    removed: list[str] = []
-    try:
-        entries = list(parent.iterdir())
-    except OSError:
-        return removed
-    for entry in entries:
-        if not entry.name.startswith(PREFIX) or not entry.is_dir():
-            continue
-        owner, _, rest = entry.name[len(PREFIX):].rpartition("-")
-        owner_host, _, pid_text = owner.rpartition("-")
-        if owner_host != host or not pid_text.isdigit() or not rest:
-            continue
-        if not _alive(int(pid_text)):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(str(entry))
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class FeatureStore:

@@ -21,11 +21,9 @@ given the prior), whatever the block size or the number of threads.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,7 +53,7 @@ from manylm.engine.prior_reduce import (
 )
 from manylm.engine.run_control import phase_timer, release_freed_memory, sigterm_as_interrupt
 from manylm.engine.run_inputs import PreparedRun, prepare_run
-from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory
+from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory, spill_parent
 from manylm.engine.streaming_table import SORT_KEY_FIELD, finish_table, sort_key
 from manylm.errors import DataError
 from manylm.io._ids import quote_ids
@@ -196,12 +194,9 @@ def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory
         natural_block_rows=int(getattr(run.source, "natural_block_rows", 1) or 1),
         n_jobs=n_jobs, block_rows=block_rows, weights_matrix=run.weights_source is not None,
         trend=model.trend, robust=model.robust, spill=spill)
-    parent = Path(spill_dir) if spill_dir is not None else (
-        Path(out).absolute().parent if out is not None and os.fspath(out) != "-"
-        else Path(tempfile.gettempdir()))
     timings: dict[str, float] = {}
     release_freed_memory()
-    with sigterm_as_interrupt(), SpillDirectory(parent) as directory:
+    with sigterm_as_interrupt(), SpillDirectory(spill_parent(out, spill_dir)) as directory:
         assert directory.path is not None
         spill_path = directory.path if plan.spill else None
         summaries = FeatureStore(run.n_features, spill_path, prefix="fit.")

@@ -46,7 +46,7 @@ from manylm.engine.run_control import raise_if_interrupted
 from manylm.engine.spill import FeatureStore, IdStore, disk_full_as_error
 from manylm.inference.adjust import adjust_sorted
 from manylm.inference.ordering import stable_argsort
-from manylm.io.atomic import atomic_path
+from manylm.io.atomic import atomic_path, commit_file
 from manylm.io.delimited_rows import format_rows
 from manylm.io.tables import (
     check_table_path,
@@ -165,8 +165,9 @@ def open_table(out: str | os.PathLike[str] | None, *, special_characters: set[st
                temp_dir: Path | None = None) -> Iterator[TableWriter]:
     """A :class:`TableWriter` for ``out`` (by suffix; None or ``"-"``: TSV on standard output).
 
-    The file is moved onto ``out`` only when the block exits normally; on any error (or
-    Ctrl-C) the partial file is deleted and ``out`` is left as it was.
+    The file is moved onto ``out`` only when the block exits normally (within
+    :func:`~manylm.io.atomic.committed_together`, with the command's other files at its end);
+    on any error (or Ctrl-C) the partial file is deleted and ``out`` is left as it was.
 
     Parameters
     ----------
@@ -199,7 +200,7 @@ def open_table(out: str | os.PathLike[str] | None, *, special_characters: set[st
                     yield writer
                     writer.close()
                 raise_if_interrupted()  # a Ctrl-C lost in a finaliser still stops here
-                os.replace(temporary, target)
+                commit_file(temporary, target)
         finally:
             with contextlib.suppress(OSError):
                 temporary.unlink()

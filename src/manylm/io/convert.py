@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import pyarrow.compute as pc
 from manylm.errors import DataError, InputError
 from manylm.io._ids import quote_ids
 from manylm.io._matrix_checks import _target_dtype
-from manylm.io.atomic import atomic_path
+from manylm.io.atomic import atomic_path, temporary_sibling
 from manylm.io.block_sources import block_rows_for_bytes, open_feature_blocks
 from manylm.io.text_blocks import TextMatrixStream, check_blank_ids, is_text_matrix
 
@@ -257,8 +256,8 @@ def _atomic_directory(path: Path) -> Iterator[Path]:
             f"{label}: exists and is a {kind} that is not a Zarr store; it will not be "
             f"replaced: remove it or choose another name"
         )
-    token = secrets.token_hex(6)
-    temporary = path.parent / f".{path.name}.tmp-{token}"
+    temporary = temporary_sibling(path)
+    token = temporary.name.rpartition("-")[2]
     try:
         yield temporary
         if not temporary.is_dir():

@@ -1,0 +1,129 @@
+"""A ``manylm`` command's output appears whole or not at all: its files (the table, its run
+record) are renamed together at the end, so a failure, a full disk or ``kill`` at any point
+leaves none of them; temporary files of killed runs are removed by the next run."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_helpers import assert_user_error, in_process
+
+from manylm.cli import fit_command, streaming_fit
+from manylm.engine.spill import PREFIX
+
+ENGINES = {"in memory": [], "streamed": ["--memory", "60M"]}
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(3)
+    samples = pd.DataFrame({"sample": [f"s{i}" for i in range(8)],
+                            "group": ["A"] * 4 + ["B"] * 4})
+    expression = pd.DataFrame(rng.normal(5, 1, (400, 8)), columns=samples["sample"])
+    expression.insert(0, "feature", [f"g{i:03d}" for i in range(400)])
+    folder = tmp_path / "in"
+    folder.mkdir()
+    samples.to_csv(folder / "samples.tsv", sep="\t", index=False)
+    expression.to_parquet(folder / "expr.parquet", index=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"expr": folder / "expr.parquet", "samples": folder / "samples.tsv", "out": out}
+
+
+def fit(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path], *options: str
+        ) -> subprocess.CompletedProcess[str]:
+    return in_process(capsys, "fit", inputs["expr"], "--samples", inputs["samples"],
+                      "--design", "~ group", "--test", "group[T.B]",
+                      "--out", inputs["out"] / "t.tsv", "--quiet", *options)
+
+
+def dead_pid() -> int:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    return int(finished.stdout)
+
+
+@pytest.mark.parametrize("options", ENGINES.values(), ids=ENGINES.keys())
+def test_table_and_record_appear_together(capsys, inputs, options: list[str]) -> None:
+    assert fit(capsys, inputs, *options).returncode == 0
+    assert sorted(p.name for p in inputs["out"].iterdir()) == ["t.tsv", "t.tsv.run.json"]
+
+
+@pytest.mark.parametrize("options", ENGINES.values(), ids=ENGINES.keys())
+def test_full_disk_at_the_run_record_leaves_no_table(capsys, inputs, monkeypatch,
+                                                     options: list[str]) -> None:
+    """The table is complete when the disk fills up writing its record: neither appears, the
+    error is one line naming the folder, and an older table stays as it was."""
+    def no_space(path: Any, record: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(fit_command, "write_run_record", no_space)
+    monkeypatch.setattr(streaming_fit, "write_run_record", no_space)
+    (inputs["out"] / "t.tsv").write_text("the previous results\n")
+    result = fit(capsys, inputs, *options)
+    assert_user_error(result, "No space left on the device while writing the output in "
+                      f"{inputs['out']}", only_line=True)
+    assert [p.name for p in inputs["out"].iterdir()] == ["t.tsv"]
+    assert (inputs["out"] / "t.tsv").read_text() == "the previous results\n"
+
+
+@pytest.mark.parametrize("options", ENGINES.values(), ids=ENGINES.keys())
+def test_kill_after_the_table_leaves_nothing(capsys, inputs, monkeypatch,
+                                             options: list[str]) -> None:
+    """SIGTERM once the table is complete, before its record: exit 130, no file."""
+    real = fit_command.write_run_record
+
+    def killed_first(path: Any, record: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        real(path, record)
+
+    monkeypatch.setattr(fit_command, "write_run_record", killed_first)
+    monkeypatch.setattr(streaming_fit, "write_run_record", killed_first)
+    previous = signal.getsignal(signal.SIGTERM)
+    result = fit(capsys, inputs, *options)
+    assert result.returncode == 130
+    assert result.stderr.strip() == "manylm: interrupted; no output was written."
+    assert list(inputs["out"].iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == previous
+
+
+def test_leftovers_of_killed_runs_are_removed(capsys, inputs) -> None:
+    """A spill folder and a temporary table of a process killed outright (SIGKILL) go at the
+    next run into the same folder, even one that does not stream; those of a live process
+    stay."""
+    host, dead = os.uname().nodename, dead_pid()
+    out = inputs["out"]
+    spill_folder = out / f"{PREFIX}{host}-{dead}-0a1b2c3d"
+    spill_folder.mkdir()
+    (spill_folder / "fit.residual_variance").write_bytes(b"\0" * 64)
+    partial = out / f".t.tsv.tmp-{host}-{dead}-0a1b2c3d"
+    partial.write_text("feature\testimate\n")
+    live = out / f".t.tsv.tmp-{host}-{os.getppid()}-0a1b2c3d"
+    live.write_text("another run's table\n")
+    assert fit(capsys, inputs).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([live.name, "t.tsv",
+                                                            "t.tsv.run.json"])
+
+
+def test_ctrl_c_while_starting_is_one_line(capsys, monkeypatch) -> None:
+    """Ctrl-C while the verbs' modules are imported (most of the start-up) is the usual message,
+    not a traceback."""
+    import importlib
+
+    cli_main = importlib.import_module("manylm.cli.main")  # the module (manylm.cli.main is
+    # also the name of its function, in manylm.cli)
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "build_parser", interrupted)
+    assert cli_main.main(["fit", "--help"]) == 130
+    assert capsys.readouterr().err == "manylm: interrupted; no output was written.\n"
