@@ -61,6 +61,27 @@ def test_too_small_a_budget_names_the_minimum() -> None:
         plan_streaming(1_000_000, 100, 3, memory=50 * MIB)
 
 
+def test_the_refusal_names_what_its_figure_is_made_of() -> None:
+    """2M x 20 in row groups of 209,715 rows: 72 bytes per feature (137.3 MiB) for the prior
+    and the adjustment, and two decoded row groups (64 MiB) in the reader."""
+    with pytest.raises(InputError) as info:
+        plan_streaming(2_000_000, 20, 3, memory=150 * MIB, natural_block_rows=209_715,
+                       n_jobs=2)
+    assert ("the steps over all features (the prior, the p-value adjustment) hold 72 bytes "
+            "per feature (137.3 MiB), and the reader keeps up to 2 stored blocks of 209,715 "
+            "rows decoded (64.0 MiB)") in str(info.value)
+    minimum = int(str(info.value).rsplit("--memory ", 1)[1].split("M")[0])
+    plan_streaming(2_000_000, 20, 3, memory=minimum * MIB, natural_block_rows=209_715,
+                   n_jobs=2)  # the minimum named is enough
+
+
+def test_a_stored_block_larger_than_the_matrix_counts_as_the_matrix() -> None:
+    """A contiguous .h5ad X is one stored block of ~32 MB of rows, whatever the matrix holds:
+    the reader's cache is at most the matrix (2,500 x 12 float64: 240 kB, not 64 MiB)."""
+    plan = plan_streaming(2500, 12, 3, memory=1 * MIB, natural_block_rows=349_525, n_jobs=2)
+    assert plan.block_rows <= 2500
+
+
 # (True, True) is left out: its lowess fit takes seconds at this size (measured at 10^6
 # features: 163 bytes per feature at the peak, plus the 24 of the inputs).
 @pytest.mark.parametrize(("trend", "robust"), [(False, False), (True, False), (False, True)])

@@ -13,10 +13,15 @@ The memory model (measured with ``tracemalloc`` on this code, see ``tests/engine
   fit in the budget with the rest, otherwise spilled to files (read back through the page cache,
   not counted in the process's memory).
 * **Blocks in flight**: the one being read, one waiting, one per worker, each rows x samples x
-  itemsize (plus the weights block), and the reader's two decoded stored blocks; the fit itself
-  works on ~4 MB sub-blocks (48 bytes per value of its block, 32 MiB per worker at most).
+  itemsize (plus the weights block); the fit itself works on ~4 MB sub-blocks (48 bytes per
+  value of its block, 32 MiB per worker at most).
+* **The reader's cache**: when blocks are cut from larger stored blocks (Parquet row groups,
+  Zarr or HDF5 chunks; ~32 MB each as ``manylm convert`` writes them), the two last decoded,
+  at most the whole matrix. It is counted with the per-feature vectors: both are held before
+  any block is read, and a budget below their sum is refused.
 
-A budget (``--memory``) bounds the sum; it does not count the interpreter and libraries (~200 MB).
+A budget (``--memory``) bounds the sum; it does not count the interpreter and libraries (~280 MB
+measured at the peak of a small streamed run).
 """
 
 from __future__ import annotations
@@ -256,17 +261,24 @@ def plan_streaming(n_features: int, n_samples: int, n_coefficients: int, *, item
 
     # Blocks cut from larger stored blocks (Parquet row groups, Zarr chunks) are read by one
     # thread, which keeps its last stored blocks decoded; whole stored blocks are handed over.
-    reader_bytes = READER_CACHED_BLOCKS * natural_block_rows * row_bytes if (
+    # A stored block holds at most the whole matrix (a contiguous .h5ad X is one block).
+    reader_rows = min(READER_CACHED_BLOCKS * natural_block_rows, n_features) if (
         natural_block_rows > 1) else 0
-    global_bytes = n_features * PER_FEATURE_BYTES[(bool(trend), bool(robust))] + reader_bytes
+    reader_bytes = reader_rows * row_bytes
+    per_feature = PER_FEATURE_BYTES[(bool(trend), bool(robust))]
+    global_bytes = n_features * per_feature + reader_bytes
     smallest = min(MIN_BLOCK_ROWS, n_features)
     if global_bytes + blocks_bytes(smallest) > memory:
         needed = global_bytes + blocks_bytes(max(smallest, 4096)) + 16 * MIB
+        reader = (f", and the reader keeps up to {READER_CACHED_BLOCKS} stored blocks of "
+                  f"{natural_block_rows:,} rows decoded ({format_bytes(reader_bytes)})"
+                  if reader_bytes else "")
         raise InputError(
             f"--memory {format_bytes(memory)} is too small for {n_features:,} features x "
-            f"{n_samples} samples: the per-feature vectors of the prior and the p-value "
-            f"adjustment alone need about {format_bytes(global_bytes)}. Give --memory "
-            f"{math.ceil(needed / MIB)}M or more."
+            f"{n_samples} samples: the steps over all features (the prior, the p-value "
+            f"adjustment) hold {per_feature} bytes per feature "
+            f"({format_bytes(n_features * per_feature)}){reader}, before any block of rows is "
+            f"read. Give --memory {math.ceil(needed / MIB)}M or more."
         )
     summary_width = 2 * n_coefficients + 5 + 8
     stored = n_features * (summary_width * 8 + ID_BYTES)
