@@ -105,3 +105,40 @@ def test_write_run_record_unknown_type(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match=r"record\['x'\]\[0\] has type object"):
         write_run_record(path, {"x": [object()]})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_is_identified_by_its_files(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Zarr store (a directory) gets a SHA-256 over its files' relative paths, sizes and
+    bytes: the same wherever the store is copied, another when a chunk changes or a file is
+    added; above the size limit, total size, file count and latest time only."""
+    import shutil
+
+    import manylm.io.run_record as run_record
+
+    store = tmp_path / "m.zarr"
+    (store / "values" / "c" / "0").mkdir(parents=True)
+    (store / "zarr.json").write_text('{"zarr_format": 3}')
+    (store / "values" / "c" / "0" / "0").write_bytes(b"\x01" * 3000)
+    (store / "values" / "c" / "0" / "1").write_bytes(b"\x02" * 10)
+    fp = file_fingerprint(store)
+    assert fp["path"] == str(store.absolute())
+    assert (fp["size"], fp["files"]) == (3000 + 10 + len('{"zarr_format": 3}'), 3)
+    assert len(fp["sha256"]) == 64 and fp["modified"].endswith("Z")
+    copy = tmp_path / "elsewhere" / "copy.zarr"
+    shutil.copytree(store, copy)
+    assert file_fingerprint(copy)["sha256"] == fp["sha256"]
+    (copy / "values" / "c" / "0" / "1").write_bytes(b"\x03" * 10)
+    assert file_fingerprint(copy)["sha256"] != fp["sha256"]
+    shutil.rmtree(copy)
+    shutil.copytree(store, copy)
+    (copy / "values" / "c" / "0" / "2").write_bytes(b"")
+    assert file_fingerprint(copy)["sha256"] != fp["sha256"]
+    # A file's bytes moved to another name is another store.
+    (copy / "values" / "c" / "0" / "2").unlink()
+    (copy / "values" / "c" / "0" / "1").rename(copy / "values" / "c" / "0" / "3")
+    assert file_fingerprint(copy)["sha256"] != fp["sha256"]
+    monkeypatch.setattr(run_record, "CHECKSUM_MAX_BYTES", 1024)
+    large = file_fingerprint(store)
+    assert large["sha256"] is None and "number of files" in large["sha256_skipped"]
+    assert file_fingerprint(store, checksum=True)["sha256"] == fp["sha256"]

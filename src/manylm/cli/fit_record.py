@@ -25,10 +25,10 @@ def build_run_record(request: FitRequest, expression: pd.DataFrame, design: Desi
                 sheet: pd.DataFrame, result: manylm.ModeratedFit, tested: list[str],
                 notices: list[str], timings: dict[str, float]) -> dict[str, Any]:
     checksum = True if request.checksum else None  # None: by size (file_fingerprint)
-    inputs = {"expression": file_fingerprint(request.expression, checksum=checksum),
-              "samples": file_fingerprint(request.samples, checksum=checksum)}
+    inputs = {"expression": _fingerprint(request.expression, checksum),
+              "samples": _fingerprint(request.samples, checksum)}
     if request.weights:
-        inputs["weights"] = file_fingerprint(request.weights, checksum=checksum)
+        inputs["weights"] = _fingerprint(request.weights, checksum)
     prior: dict[str, Any] = {}
     if result.moderated:
         prior = {
@@ -67,6 +67,22 @@ def build_run_record(request: FitRequest, expression: pd.DataFrame, design: Desi
         "cpu_count": os.cpu_count(),
         "request": _request_record(request),
     }
+
+
+def _fingerprint(path: str, checksum: bool | None) -> dict[str, Any]:
+    """:func:`~manylm.io.file_fingerprint`, or what could not be read and why.
+
+    A streamed run builds the record while it writes the table, which is committed before the
+    record is written: an input that cannot be read again by then (moved, removed, made
+    unreadable after it was read) is said so in the record, rather than failing the run and
+    leaving the table without its record.
+    """
+    try:
+        return file_fingerprint(path, checksum=checksum)
+    except OSError as error:
+        return {"path": str(Path(path).absolute()), "sha256": None,
+                "unreadable": f"could not be read again for the record: "
+                              f"{error.strerror or error}"}
 
 
 def _summary(value: Any) -> Any:

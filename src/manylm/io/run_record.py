@@ -12,6 +12,7 @@ import os
 import platform
 from collections.abc import Mapping
 from pathlib import Path, PurePath
+from stat import S_ISREG
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ import pandas as pd
 
 from manylm.io.atomic import atomic_path
 
-__all__ = ["CHECKSUM_MAX_BYTES", "file_fingerprint", "package_versions", "write_run_record"]
+__all__ = ["CHECKSUM_MAX_BYTES", "directory_fingerprint", "file_fingerprint", "package_versions",
+           "write_run_record"]
 
 _PACKAGES = ("manylm", "numpy", "scipy", "pandas", "formulaic", "pyarrow")
 
@@ -33,6 +35,8 @@ CHECKSUM_MAX_BYTES = 1 << 30
 def file_fingerprint(path: str | os.PathLike[str], *, checksum: bool | None = None
                      ) -> dict[str, Any]:
     """Identify a file by absolute path, size, modification time and SHA-256 of its contents.
+
+    A directory (a Zarr store) is identified the same way by :func:`directory_fingerprint`.
 
     Parameters
     ----------
@@ -51,6 +55,8 @@ def file_fingerprint(path: str | os.PathLike[str], *, checksum: bool | None = No
         ``"sha256_skipped"`` says why).
     """
     p = Path(path).absolute()
+    if p.is_dir():
+        return directory_fingerprint(p, checksum=checksum)
     with open(p, "rb") as fh:
         stat = os.fstat(fh.fileno())
         out: dict[str, Any] = {"path": str(p), "size": stat.st_size,
@@ -65,6 +71,79 @@ def file_fingerprint(path: str | os.PathLike[str], *, checksum: bool | None = No
         # hashlib reads into one reused buffer (no new block of memory per read)
         digest = hashlib.file_digest(fh, "sha256")
         out["size"] = fh.tell()
+    out["sha256"] = digest.hexdigest()
+    return out
+
+
+def directory_fingerprint(path: str | os.PathLike[str], *, checksum: bool | None = None
+                          ) -> dict[str, Any]:
+    """Identify a directory (a Zarr store) by the files it holds, as :func:`file_fingerprint`
+    identifies a file.
+
+    The digest is a SHA-256 over the store's regular files in the order of their relative paths
+    (POSIX, sorted), each fed as its relative path, a NUL byte, its size (8 bytes, little
+    endian) and its bytes. It changes when a file is added, removed, renamed or rewritten, and
+    not when the store is copied or moved elsewhere: its metadata and every chunk count, as
+    every byte of a file does. It costs what hashing one file of the store's total size costs
+    (~0.7 s of CPU per GB) plus one ``stat`` per file, and is computed under the same rule:
+    by default only up to :data:`CHECKSUM_MAX_BYTES` in all; larger stores are identified by
+    total size, number of files and latest modification time. Files that vanish while the
+    store is listed are left out (a store being rewritten is not what was read anyway), so a
+    readable directory never makes this fail.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The directory.
+    checksum : bool, optional
+        As for :func:`file_fingerprint`.
+
+    Returns
+    -------
+    dict
+        ``{"path": str, "size": int, "files": int, "modified": str, "sha256": str | None}``:
+        ``size`` is the files' total size, ``modified`` the latest modification time of a file
+        or of the directory itself; ``"sha256_skipped"`` says why when ``sha256`` is None.
+    """
+    root = Path(path).absolute()
+    files: list[tuple[str, str, int]] = []  # relative path, absolute path, size
+    latest = root.stat().st_mtime_ns
+    for folder, folders, names in os.walk(root):
+        folders.sort()
+        for name in names:
+            full = os.path.join(folder, name)
+            try:
+                status = os.stat(full)
+            except OSError:
+                continue
+            if not S_ISREG(status.st_mode):
+                continue
+            relative = PurePath(os.path.relpath(full, root)).as_posix()
+            files.append((relative, full, status.st_size))
+            latest = max(latest, status.st_mtime_ns)
+    files.sort()
+    total = sum(size for _, _, size in files)
+    out: dict[str, Any] = {"path": str(root), "size": total, "files": len(files),
+                           "modified": _modified(latest)}
+    if checksum is None:
+        checksum = total <= CHECKSUM_MAX_BYTES
+    if not checksum:
+        out["sha256"] = None
+        out["sha256_skipped"] = (f"larger than {CHECKSUM_MAX_BYTES >> 30} GiB: identified by "
+                                 "total size, number of files and latest modification time "
+                                 "(--checksum computes it)")
+        return out
+    digest = hashlib.sha256()
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    for relative, full, size in files:
+        try:
+            with open(full, "rb") as fh:
+                digest.update(relative.encode("utf-8") + b"\0" + size.to_bytes(8, "little"))
+                while n := fh.readinto(buffer):
+                    digest.update(view[:n])
+        except FileNotFoundError:
+            continue
     out["sha256"] = digest.hexdigest()
     return out
 
