@@ -134,3 +134,67 @@ def test_what_cannot_be_streamed_is_said(files, tmp_path: Path, options, message
         run_streaming_fit(request(files, tmp_path / "x.tsv", tests=["group[B]"], **options),
                           memory=parse_memory("1G"), dask=None)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def block_files(files) -> dict[str, Path]:
+    """The Parquet matrix of ``files`` as Zarr (manylm convert), HDF5 and AnnData, in stored
+    blocks of 256 rows (the .h5ad in anndata's layout)."""
+    from matrix_files import write_block_formats
+
+    frame = pd.read_parquet(files["parquet"])
+    return write_block_formats(frame, files["dir"], "expr", chunk_rows=256)
+
+
+def assert_same_table(ours_path: Path, theirs_path: Path) -> None:
+    ours, theirs = pd.read_csv(ours_path, sep="\t"), pd.read_csv(theirs_path, sep="\t")
+    assert list(ours.columns) == list(theirs.columns)
+    assert list(ours["feature"]) == list(theirs["feature"])
+    for column in theirs.columns[1:]:
+        assert_close(ours[column], theirs[column], 1e-9, what=column)
+
+
+@pytest.mark.parametrize("memory", [None, "1M"], ids=["in-memory", "streamed"])
+@pytest.mark.parametrize("suffix", ["zarr", "h5", "h5ad"])
+def test_block_formats_give_the_parquet_table(files, block_files, tmp_path: Path, suffix: str,
+                                              memory: str | None) -> None:
+    """Zarr, HDF5 and AnnData matrices through ``manylm fit``'s engine choice: read whole when
+    they fit (no --memory), streamed within --memory 1M; the table of the in-memory Parquet
+    run either way, and a run record identifying the input (a Zarr store by its files)."""
+    reference, out = tmp_path / "parquet.tsv", tmp_path / f"{suffix}.tsv"
+    run_fit(request(files, reference, tests=["group[B]"], trend=True))
+    path = block_files[suffix]
+    assert run_streaming_fit(request(files, out, tests=["group[B]"], trend=True, expression=path),
+                             memory=None if memory is None else parse_memory(memory),
+                             dask=None) == 0
+    assert_same_table(out, reference)
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record.get("engine", {}).get("name", "in-memory") == (
+        "in-memory" if memory is None else "streaming")
+    expression = record["inputs"]["expression"]
+    assert expression["path"] == str(path.absolute())
+    assert len(expression["sha256"]) == 64
+    assert ("files" in expression) == (suffix == "zarr")
+    assert record["n_features"] == 2500
+
+
+def test_zarr_through_the_command_line(files, block_files, tmp_path: Path) -> None:
+    """The audit's commands: ``manylm fit X.zarr ...`` with and without --memory."""
+    from manylm.cli.main import main
+
+    base = ["fit", str(block_files["zarr"]), "--samples", str(files["samples"]), "--design",
+            "~ group + batch", "--test", "group[T.B]", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "whole.tsv")]) == 0
+    assert main([*base, "--memory", "1M", "--out", str(tmp_path / "streamed.tsv")]) == 0
+    assert_same_table(tmp_path / "streamed.tsv", tmp_path / "whole.tsv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "streamed.tsv", "streamed.tsv.run.json", "whole.tsv", "whole.tsv.run.json"]
+
+
+def test_an_input_gone_before_the_record_is_said_in_it(tmp_path: Path) -> None:
+    """A streamed run commits its table before the record is finished: an input that cannot be
+    read again by then is named as such in the record instead of failing the run."""
+    from manylm.cli.fit_record import _fingerprint
+
+    gone = _fingerprint(str(tmp_path / "removed.parquet"), None)
+    assert gone["sha256"] is None and "could not be read again" in gone["unreadable"]

@@ -121,8 +121,10 @@ def test_file_not_found(tmp_path: Path) -> None:
 def test_directory(tmp_path: Path) -> None:
     d = tmp_path / "dir.tsv"
     d.mkdir()
-    with pytest.raises(InputError, match="directory"):
+    with pytest.raises(InputError, match=r"is a directory, not an expression file.*\.zarr"):
         read_matrix(d)
+    with pytest.raises(InputError, match="is a directory, not a weights file"):
+        read_weights(d)
 
 
 def test_unknown_suffix(tmp_path: Path) -> None:
@@ -419,3 +421,34 @@ def test_large_matrix_ids_and_values(tmp_path: Path) -> None:
     df = read_matrix(path)
     assert list(df.index) == ids
     np.testing.assert_array_equal(df.to_numpy(), values)
+
+
+# ----------------------------------------------------------------------------------------------
+# Zarr and HDF5 (read whole through their block readers)
+
+
+def test_zarr_hdf5_and_h5ad_read_whole_like_parquet(tmp_path: Path) -> None:
+    """A matrix small enough for memory is read whole whatever its block format: the same
+    frame as from Parquet (the in-memory path of ``manylm fit``, sva and combat)."""
+    from matrix_files import write_block_formats
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(6, 1, (300, 5))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    frame = pd.DataFrame(values, columns=[f"s{j}" for j in range(5)])
+    frame.insert(0, "feature", [f"g{i:03d}" for i in range(300)])
+    frame.to_parquet(tmp_path / "m.parquet", index=False)
+    expected = read_matrix(tmp_path / "m.parquet")
+    for suffix, path in write_block_formats(frame, tmp_path, "m", chunk_rows=64).items():
+        got = read_matrix(path)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=suffix)
+        assert read_matrix(path, dtype=np.float32).dtypes.unique().tolist() == [np.float32]
+    assert read_matrix(f"{tmp_path / 'm.zarr'}/").shape == (300, 5)  # a trailing slash
+
+
+def test_zarr_store_that_is_missing_or_a_file(tmp_path: Path) -> None:
+    pytest.importorskip("zarr")
+    with pytest.raises(InputError, match=r"nope\.zarr: not found"):
+        read_matrix(tmp_path / "nope.zarr")
+    with pytest.raises(InputError, match=r"a \.zarr store is a directory, but this is a file"):
+        read_matrix(write(tmp_path / "file.zarr", "x"))

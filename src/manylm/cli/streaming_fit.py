@@ -104,14 +104,19 @@ def run_streaming_fit(request: FitRequest, *, memory: int | None, dask: str | No
 
 def _open(path: str, *, memory: int | None, dask: str | None,
           forced: Engine | None) -> FeatureBlockSource | None:
-    """The matrix as a block source, or None when it can only be read whole (and may be)."""
+    """The matrix as a block source, or None when it can only be read whole (and may be).
+
+    Without --memory, --dask or a forced engine, a matrix the block readers refuse is left to
+    the in-memory reader (:func:`manylm.io.read_matrix`): it reads text matrices and Parquet
+    text columns, and its message (a missing file, a directory) does not speak of streaming.
+    """
     from manylm.io.block_sources import open_feature_blocks
 
     try:
         return open_feature_blocks(path)
     except InputError as error:
-        if memory is None and dask is None and forced is None and os.path.isfile(path):
-            return None  # a text matrix: the in-memory engine reads it
+        if memory is None and dask is None and forced is None:
+            return None
         raise InputError(
             f"{error} (--memory, --dask and streaming read the matrix a block at a time)"
         ) from None

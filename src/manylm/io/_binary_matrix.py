@@ -1,4 +1,8 @@
-"""Reading Parquet and AnnData (.h5ad) matrices."""
+"""Reading binary matrices whole: Parquet, AnnData (.h5ad), and Zarr or HDF5 stores.
+
+Zarr and HDF5 stores are read through their block readers (:mod:`manylm.io.block_sources`), the
+ones the streaming engine uses: one parser per format.
+"""
 
 from __future__ import annotations
 
@@ -143,3 +147,26 @@ def _read_h5ad(
     features = pa.array([str(v) for v in adata.var_names], type=pa.string())
     samples = [str(v) for v in adata.obs_names]
     return features, samples, values
+
+
+# --------------------------------------------------------------------------------------------
+# Zarr and HDF5 (the layout manylm convert writes)
+
+
+def _read_block_store(
+    p: Path, label: str, kind: str, target: np.dtype[Any] | None
+) -> tuple[pa.Array, list[str], np.ndarray]:
+    """A ``.zarr`` store or ``.h5`` / ``.hdf5`` file read whole through its block reader.
+
+    The values come back samples x features (the other readers' orientation) as a transposed
+    view of the rows read: no copy beyond the read, unless ``target`` asks for another dtype.
+    """
+    from manylm.io.block_sources import open_feature_blocks
+    from manylm.io.feature_blocks import id_array
+
+    source = open_feature_blocks(p)
+    block = source.read(0, source.n_features)
+    values = block.values.T
+    if target is not None and values.dtype != target:
+        values = values.astype(target)
+    return id_array(block.ids), [str(s) for s in source.sample_ids], values

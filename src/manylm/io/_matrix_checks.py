@@ -36,7 +36,11 @@ def _check_is_file(p: Path, label: str, kind: str) -> None:
             f"{label}: {kind} file not found (looked in {p.absolute().parent}); check the path"
         )
     if not p.is_file():
-        raise InputError(f"{label}: is a directory, not a {kind} file; give the file's path")
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        raise InputError(
+            f"{label}: is a directory, not {article} {kind} file; give the file's path (a Zarr "
+            f"store is a directory whose name ends in .zarr)"
+        )
 
 
 def _assemble(

@@ -17,6 +17,7 @@ __all__ = [
     "MATRIX_SUFFIXES",
     "SAMPLE_SHEET_SUFFIXES",
     "TABLE_SUFFIXES",
+    "TEXT_MATRIX_SUFFIXES",
     "FileFormat",
     "detect_format",
 ]
@@ -29,7 +30,8 @@ class FileFormat:
     Attributes
     ----------
     name : str
-        ``"tsv"``, ``"csv"``, ``"parquet"`` or ``"h5ad"``.
+        ``"tsv"``, ``"csv"``, ``"parquet"``, ``"h5ad"``, ``"zarr"`` (a directory) or
+        ``"hdf5"``.
     delimiter : str or None
         Field separator of a text format, ``None`` for binary formats.
     gzip : bool
@@ -50,6 +52,9 @@ _TEXT = {
 _BINARY = {
     ".parquet": FileFormat("parquet"),
     ".h5ad": FileFormat("h5ad"),
+    ".zarr": FileFormat("zarr"),
+    ".h5": FileFormat("hdf5"),
+    ".hdf5": FileFormat("hdf5"),
 }
 
 
@@ -57,8 +62,12 @@ def _with_gz(suffixes: tuple[str, ...]) -> tuple[str, ...]:
     return suffixes + tuple(s + ".gz" for s in suffixes)
 
 
-#: Suffixes accepted for expression and weight matrices.
-MATRIX_SUFFIXES: tuple[str, ...] = (*_with_gz(tuple(_TEXT)), ".parquet", ".h5ad")
+#: Suffixes of text matrices (tab- or comma-separated, optionally gzip-compressed).
+TEXT_MATRIX_SUFFIXES: tuple[str, ...] = _with_gz(tuple(_TEXT))
+#: Suffixes accepted for expression and weight matrices (``.zarr`` is a directory; ``.zarr``,
+#: ``.h5`` and ``.hdf5`` have the layout of :mod:`manylm.io.zarr_blocks`).
+MATRIX_SUFFIXES: tuple[str, ...] = (*TEXT_MATRIX_SUFFIXES, ".parquet", ".h5ad", ".zarr", ".h5",
+                                    ".hdf5")
 #: Suffixes accepted for sample sheets.
 SAMPLE_SHEET_SUFFIXES: tuple[str, ...] = _with_gz(tuple(_TEXT))
 #: Suffixes accepted for result tables written by :func:`manylm.io.write_table`.

@@ -3,8 +3,11 @@
 Text files (tab- or comma-separated, optionally gzip-compressed) are parsed by ``pyarrow.csv``
 with the column types forced (first column string, every other column float64), so IDs such as
 ``01005`` stay strings and a 10^6 x 100 matrix reads in seconds. Parquet and AnnData (``.h5ad``)
-files are read through pyarrow and anndata. Whatever the format, the result is checked the same
-way: unique, non-blank feature and sample IDs, numbers only, no infinite values.
+files are read through pyarrow and anndata; Zarr stores and HDF5 files
+(the layout ``manylm convert`` writes) whole through their block readers
+(:func:`manylm.io.open_feature_blocks`), so that each format is parsed in one place. Whatever the
+format, the result is checked the same way: unique, non-blank feature and sample IDs, numbers
+only, no infinite values.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manylm.io._binary_matrix import _read_h5ad, _read_parquet
+from manylm.io._binary_matrix import _read_block_store, _read_h5ad, _read_parquet
 from manylm.io._matrix_checks import MISSING_VALUES, _assemble, _check_is_file, _target_dtype
 from manylm.io._text_matrix import _read_text
 from manylm.io.formats import MATRIX_SUFFIXES, detect_format
@@ -38,7 +41,10 @@ def read_matrix(
         The file. Its suffix tells the format: ``.tsv``, ``.txt``, ``.tab`` (tab-separated),
         ``.csv`` (comma-separated), each optionally followed by ``.gz``; ``.parquet``;
         ``.h5ad`` (AnnData, which stores samples x features and is transposed here; needs the
-        optional package ``anndata``).
+        optional package ``anndata``); ``.zarr`` (a directory; needs ``zarr``) and ``.h5`` /
+        ``.hdf5`` (needs ``h5py``), with the layout of :mod:`manylm.io.zarr_blocks`: a 2-D
+        array ``values`` (features x samples) and 1-D string arrays ``feature_ids`` and
+        ``sample_ids``.
 
         In text files the header row holds the sample IDs and the first column the feature IDs;
         the first header field names the ID column and is otherwise ignored. A header with one
@@ -72,12 +78,17 @@ def read_matrix(
     label = os.fspath(path)
     p = Path(path)
     target = _target_dtype(dtype)
-    _check_is_file(p, label, kind)
-    fmt = detect_format(p, MATRIX_SUFFIXES, what=f"{kind} matrix")
+    if p.name.lower().endswith(".zarr"):  # a directory: its reader checks it
+        fmt = detect_format(p, MATRIX_SUFFIXES, what=f"{kind} matrix")
+    else:
+        _check_is_file(p, label, kind)
+        fmt = detect_format(p, MATRIX_SUFFIXES, what=f"{kind} matrix")
     if fmt.name == "parquet":
         features, samples, values = _read_parquet(p, label, kind, target)
     elif fmt.name == "h5ad":
         features, samples, values = _read_h5ad(p, label, kind, target)
+    elif fmt.name in ("zarr", "hdf5"):
+        features, samples, values = _read_block_store(p, label, kind, target)
     else:
         features, samples, values = _read_text(p, fmt, label, kind, target or np.dtype(np.float64))
     return _assemble(features, samples, values, label, kind)

@@ -22,7 +22,7 @@ from manylm.errors import DataError, InputError
 from manylm.io._matrix_checks import MISSING_VALUES, _check_is_file, _check_sample_ids
 from manylm.io._text import peek_records
 from manylm.io._text_matrix import _first_unparsable, _parses
-from manylm.io.formats import MATRIX_SUFFIXES, detect_format
+from manylm.io.formats import MATRIX_SUFFIXES, TEXT_MATRIX_SUFFIXES, detect_format
 
 __all__ = ["TextMatrixStream", "check_blank_ids", "is_text_matrix"]
 
@@ -33,7 +33,7 @@ _KIND = "features x samples"
 def is_text_matrix(path: Path) -> bool:
     """Whether the name is that of a text matrix (``.tsv``, ``.txt``, ``.tab``, ``.csv``, +gz)."""
     name = path.name.lower()
-    return any(name.endswith(s) for s in MATRIX_SUFFIXES if s not in (".parquet", ".h5ad"))
+    return name.endswith(TEXT_MATRIX_SUFFIXES)
 
 
 def check_blank_ids(ids: pa.Array, first_row: int, label: str) -> None:
