@@ -1,4 +1,4 @@
-"""Writing one features x samples matrix in every block format, for tests.
+"""Writing one features x samples matrix in every block format, and damaging files, for tests.
 
 The layouts are those :func:`manylm.io.open_feature_blocks` reads: Zarr as ``manylm convert``
 writes it, HDF5 with h5py (the same three arrays), and AnnData (samples x features, read backed
@@ -13,10 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-__all__ = ["write_block_formats"]
+__all__ = ["corrupt_bytes", "write_block_formats"]
 
 #: Suffixes :func:`write_block_formats` writes, with the package each needs.
 BLOCK_FORMATS = {"zarr": "zarr", "h5": "h5py", "h5ad": "anndata"}
+
+
+def corrupt_bytes(path: Path, offset: int, n: int = 4) -> None:
+    """Invert ``n`` bytes of ``path`` from ``offset`` (a disk or copy fault in a stored block)."""
+    data = bytearray(path.read_bytes())
+    for k in range(n):
+        data[offset + k] ^= 0xFF
+    path.write_bytes(bytes(data))
 
 
 def write_block_formats(frame: pd.DataFrame, folder: Path, name: str, *,

@@ -18,6 +18,7 @@ from manylm.io import read_matrix
 from manylm.io.block_sources import open_feature_blocks
 from manylm.io.convert import convert_matrix
 from manylm.io.feature_blocks import FeatureBlockSource
+from matrix_files import corrupt_bytes
 
 h5py = pytest.importorskip("h5py")
 zarr = pytest.importorskip("zarr")
@@ -288,13 +289,6 @@ def test_csr_anndata_is_read_but_warned_about(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- faults
-
-
-def corrupt_bytes(path: Path, offset: int, n: int = 4) -> None:
-    data = bytearray(path.read_bytes())
-    for k in range(n):
-        data[offset + k] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 def test_corrupt_parquet_row_group_is_named_with_its_rows(tmp_path: Path) -> None:

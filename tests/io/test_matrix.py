@@ -424,7 +424,7 @@ def test_large_matrix_ids_and_values(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Zarr and HDF5 (read whole through their block readers)
+# Zarr and HDF5 (read whole through their block readers), and Parquet checksums
 
 
 def test_zarr_hdf5_and_h5ad_read_whole_like_parquet(tmp_path: Path) -> None:
@@ -452,3 +452,32 @@ def test_zarr_store_that_is_missing_or_a_file(tmp_path: Path) -> None:
         read_matrix(tmp_path / "nope.zarr")
     with pytest.raises(InputError, match=r"a \.zarr store is a directory, but this is a file"):
         read_matrix(write(tmp_path / "file.zarr", "x"))
+
+
+def test_corrupt_parquet_page_is_an_error_naming_its_row_group(tmp_path: Path) -> None:
+    """Pages written with checksums (manylm convert) are verified when the file is read whole,
+    as when it is streamed: inverted bytes are an error naming the row group and its rows, not
+    numbers (read without verification, the file gives a wrong value and no error)."""
+    from manylm.io.convert import convert_matrix
+    from matrix_files import corrupt_bytes
+
+    values = np.random.default_rng(4).normal(8, 1, (500, 4))
+    frame = pd.DataFrame(values, columns=["a", "b", "c", "d"])
+    frame.insert(0, "feature", [f"g{i}" for i in range(500)])
+    frame.to_parquet(tmp_path / "m.parquet", index=False)
+    path = tmp_path / "corrupt.parquet"
+    convert_matrix(tmp_path / "m.parquet", path, row_group_rows=100)
+    column = pq.ParquetFile(path).metadata.row_group(2).column(3)
+    corrupt_bytes(path, column.data_page_offset + column.total_compressed_size - 16)
+    unchecked = pq.read_table(path).column("c").to_numpy()
+    assert not np.array_equal(unchecked, values[:, 2])  # silently wrong without checksums
+    with pytest.raises(InputError, match=r"corrupt\.parquet: row group 2 \(rows 200-299\) "
+                                         r"cannot be read \(.*checksum.*\); the file is corrupt"):
+        read_matrix(path)
+
+
+def test_unreadable_parquet_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.parquet", "not parquet at all")
+    with pytest.raises(InputError, match=r"bad\.parquet: cannot read the file as Parquet") as info:
+        read_matrix(path)
+    assert "\n" not in str(info.value)

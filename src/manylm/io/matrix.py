@@ -3,7 +3,7 @@
 Text files (tab- or comma-separated, optionally gzip-compressed) are parsed by ``pyarrow.csv``
 with the column types forced (first column string, every other column float64), so IDs such as
 ``01005`` stay strings and a 10^6 x 100 matrix reads in seconds. Parquet and AnnData (``.h5ad``)
-files are read through pyarrow and anndata; Zarr stores and HDF5 files
+files are read through pyarrow (verifying page checksums) and anndata; Zarr stores and HDF5 files
 (the layout ``manylm convert`` writes) whole through their block readers
 (:func:`manylm.io.open_feature_blocks`), so that each format is parsed in one place. Whatever the
 format, the result is checked the same way: unique, non-blank feature and sample IDs, numbers
@@ -51,7 +51,8 @@ def read_matrix(
         field fewer than the data rows (as written by R's ``write.table``) is accepted: all its
         fields are then sample IDs. Empty cells, ``NA``, ``NaN`` and ``nan`` are missing values.
         In Parquet files the feature IDs are the first column, or the stored pandas index if it
-        is a single column.
+        is a single column; pages written with CRC checksums (as ``manylm convert`` writes
+        them) are verified, so a corrupt page is an error naming its row group and rows.
     kind : str, default "expression"
         What the matrix holds, used in error messages. With ``"weights"`` negative values are
         refused as well.
@@ -68,8 +69,8 @@ def read_matrix(
     Raises
     ------
     InputError
-        If the file does not exist, its suffix is unknown, it is empty or unreadable, or it has no
-        sample columns.
+        If the file does not exist, its suffix is unknown, it is empty, unreadable or corrupt, or
+        it has no sample columns.
     DataError
         If feature or sample IDs are blank or repeated, a cell is not a number, a value is
         infinite, or (for weights) negative. The message names the file, the feature and sample
