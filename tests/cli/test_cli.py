@@ -449,3 +449,20 @@ def test_checksum_of_large_inputs_only_when_asked(small: dict[str, Path], tmp_pa
     assert main([*base, "--checksum"]) == 0
     inputs = json.loads(Path(f"{out}.run.json").read_text())["inputs"]
     assert inputs["expression"]["sha256"] == hashlib.sha256(expression.read_bytes()).hexdigest()
+
+
+def test_help_names_every_matrix_format() -> None:
+    """--help of the verbs that read a matrix whole lists what read_matrix reads."""
+    import re
+
+    from manylm.cli.options import MATRIX_FORMATS
+    from manylm.io import MATRIX_SUFFIXES
+
+    for suffix in MATRIX_SUFFIXES:
+        name = suffix.removesuffix(".gz")
+        if name in (".tsv", ".txt", ".tab", ".csv"):
+            assert "TSV/CSV (gz)" in MATRIX_FORMATS
+        elif name == ".parquet":
+            assert "Parquet" in MATRIX_FORMATS
+        else:
+            assert re.search(re.escape(name) + r"\b(?!\.)", MATRIX_FORMATS), name

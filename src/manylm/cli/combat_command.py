@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manylm.cli.options import add_checksum_option, notices_to_stderr
+from manylm.cli.options import MATRIX_FORMATS, add_checksum_option, notices_to_stderr
 from manylm.errors import InputError
 from manylm.io import (
     align_samples,
@@ -40,7 +40,7 @@ def add_parser(verbs: Any) -> None:
         "(manylm fit --design '~ group + batch').",
     )
     parser.add_argument("expression", metavar="EXPRESSION",
-                        help="features x samples matrix: TSV/CSV (gz), Parquet or .h5ad")
+                        help=f"features x samples matrix: {MATRIX_FORMATS}")
     parser.add_argument("--samples", required=True, metavar="SAMPLES",
                         help="sample sheet (TSV/CSV), first column the sample IDs")
     parser.add_argument("--batch", required=True, metavar="COLUMN",

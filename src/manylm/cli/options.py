@@ -10,7 +10,10 @@ from contextlib import contextmanager
 
 from manylm.errors import InputError
 
-__all__ = ["add_design_options", "notices_to_stderr", "parse_references"]
+__all__ = ["MATRIX_FORMATS", "add_design_options", "notices_to_stderr", "parse_references"]
+
+#: The matrix formats manylm.io.read_matrix reads, for --help.
+MATRIX_FORMATS = "TSV/CSV (gz), Parquet, .h5ad, Zarr (.zarr directory) or HDF5 (.h5, .hdf5)"
 
 
 def add_design_options(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manylm.cli.options import add_checksum_option, notices_to_stderr, parse_references
+from manylm.cli.options import (
+    MATRIX_FORMATS,
+    add_checksum_option,
+    notices_to_stderr,
+    parse_references,
+)
 from manylm.cli.progress import FeatureProgress
 from manylm.design import Design, design_matrix
 from manylm.errors import InputError, ManylmWarning
@@ -50,7 +55,7 @@ def add_parser(verbs: Any) -> None:
                         "PLINK .bed (or prefix), or a VCF/BCF")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--phenotypes", metavar="MATRIX",
-                      help="phenotypes x samples matrix (TSV/CSV, Parquet, .h5ad)")
+                      help=f"phenotypes x samples matrix: {MATRIX_FORMATS}")
     what.add_argument("--outcome", metavar="COLUMN",
                       help="one phenotype: a numeric column of --samples (e.g. 0/1 status)")
     parser.add_argument("--samples", metavar="SAMPLES", default=None,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from manylm.cli.options import (
+    MATRIX_FORMATS,
     add_checksum_option,
     add_design_options,
     notices_to_stderr,
@@ -45,7 +46,7 @@ def add_parser(verbs: Any) -> None:
         "command says so (exit status 0).",
     )
     parser.add_argument("expression", metavar="EXPRESSION",
-                        help="features x samples matrix: TSV/CSV (gz), Parquet or .h5ad")
+                        help=f"features x samples matrix: {MATRIX_FORMATS}")
     add_design_options(parser)
     parser.add_argument("--null", default="~ 1", metavar="FORMULA",
                         help="null model: the adjustment variables only (default '~ 1'); must "
