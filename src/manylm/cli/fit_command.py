@@ -16,6 +16,7 @@ from manylm.cli.fit_record import build_run_record
 from manylm.cli.fit_surrogates import add_surrogates, parse_surrogate_count
 from manylm.cli.inputs import align_weights, block_labels, prepare_counts
 from manylm.cli.options import (
+    MATRIX_FORMATS,
     add_checksum_option,
     add_design_options,
     notices_to_stderr,
@@ -65,7 +66,7 @@ def add_parser(verbs: Any) -> None:
         "row of results per feature, with limma's moderated statistics.",
     )
     parser.add_argument("expression", metavar="EXPRESSION",
-                        help="features x samples matrix: TSV/CSV (gz), Parquet or .h5ad")
+                        help=f"features x samples matrix: {MATRIX_FORMATS}")
     add_design_options(parser)
     parser.add_argument("--test", action="append", default=[], metavar="NAME",
                         help="coefficient, contrast or term to test (repeatable; several give an"
