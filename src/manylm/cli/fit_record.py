@@ -72,10 +72,10 @@ def build_run_record(request: FitRequest, expression: pd.DataFrame, design: Desi
 def _fingerprint(path: str, checksum: bool | None) -> dict[str, Any]:
     """:func:`~manylm.io.file_fingerprint`, or what could not be read and why.
 
-    A streamed run builds the record while it writes the table, which is committed before the
-    record is written: an input that cannot be read again by then (moved, removed, made
-    unreadable after it was read) is said so in the record, rather than failing the run and
-    leaving the table without its record.
+    A streamed run builds the record while it fits, after reading its inputs: one that cannot
+    be read again by then (moved, removed, made unreadable after it was read) is said so in the
+    record, rather than failing a run whose table is complete (the table and its record are
+    written together: :func:`manylm.io.atomic.committed_together`).
     """
     try:
         return file_fingerprint(path, checksum=checksum)

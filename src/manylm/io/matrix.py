@@ -79,11 +79,9 @@ def read_matrix(
     label = os.fspath(path)
     p = Path(path)
     target = _target_dtype(dtype)
-    if p.name.lower().endswith(".zarr"):  # a directory: its reader checks it
-        fmt = detect_format(p, MATRIX_SUFFIXES, what=f"{kind} matrix")
-    else:
+    if not p.name.lower().endswith(".zarr"):  # a Zarr store is a directory: its reader checks it
         _check_is_file(p, label, kind)
-        fmt = detect_format(p, MATRIX_SUFFIXES, what=f"{kind} matrix")
+    fmt = detect_format(p, MATRIX_SUFFIXES, what=f"{kind} matrix")
     if fmt.name == "parquet":
         features, samples, values = _read_parquet(p, label, kind, target)
     elif fmt.name == "h5ad":
