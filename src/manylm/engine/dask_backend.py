@@ -39,7 +39,9 @@ import functools
 import itertools
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import uuid
@@ -80,6 +82,7 @@ from manylm.engine.streaming import (
 )
 from manylm.engine.streaming_table import finish_table
 from manylm.errors import InputError
+from manylm.io.owned_names import owned_name, remove_orphans
 from manylm.moderate.bstatistic import lods
 
 __all__ = ["connect", "fit_dask", "run_prepared_on_dask"]
@@ -104,7 +107,7 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     process per core); any other value is the address of a running scheduler to join (waiting
     up to ``timeout`` for it to answer). Either way the workers load manylm's compiled kernels
     first (:class:`~manylm.engine.dask_worker.WarmUp`), as part of the start-up."""
-    _dask()
+    dask = _dask()
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -113,18 +116,20 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     if address == "local":
         from manylm.parallel import cpu_count
 
-        with _glibc_thresholds_for_workers(), _workers_ignore_ctrl_c():
-            # Its processes log a failed task's traceback (a corrupt chunk) and a lost
-            # worker's restart; the run reports the error itself, in one line.
-            cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1,
-                                   processes=True, dashboard_address=None,
-                                   silence_logs=logging.CRITICAL)
-        try:
-            with Client(cluster) as client:
-                _warm_workers(client)
-                yield client
-        finally:
-            cluster.close()
+        with _scratch_space() as scratch:
+            with _glibc_thresholds_for_workers(), _workers_ignore_ctrl_c(), \
+                    dask.config.set({"temporary-directory": str(scratch)}):
+                # Its processes log a failed task's traceback (a corrupt chunk) and a lost
+                # worker's restart; the run reports the error itself, in one line.
+                cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1,
+                                       processes=True, dashboard_address=None,
+                                       silence_logs=logging.CRITICAL)
+            try:
+                with Client(cluster) as client:
+                    _warm_workers(client)
+                    yield client
+            finally:
+                cluster.close()
         return
     try:
         client = Client(address, timeout=timeout)
@@ -137,6 +142,26 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     with client:
         _warm_workers(client)
         yield client
+
+
+#: The LocalCluster's scratch folder in TMPDIR (named by :func:`~manylm.io.owned_names.owned_name`).
+_SCRATCH_PREFIX = "manylm-dask-"
+
+
+@contextlib.contextmanager
+def _scratch_space() -> Iterator[Path]:
+    """A folder of its own in ``TMPDIR`` for the LocalCluster's ``dask-scratch-space`` (its
+    lock files and anything the workers spill), removed when the cluster is done; one that a
+    killed run left is removed by the next (:func:`~manylm.io.owned_names.remove_orphans`).
+    Dask's default, ``TMPDIR/dask-scratch-space``, outlived every run."""
+    parent = Path(tempfile.gettempdir())
+    remove_orphans(parent, _SCRATCH_PREFIX)
+    folder = parent / owned_name(_SCRATCH_PREFIX)
+    folder.mkdir(mode=0o700)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
