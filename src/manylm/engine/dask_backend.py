@@ -116,9 +116,10 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     if address == "local":
         from manylm.parallel import cpu_count
 
-        with _scratch_space() as scratch:
-            with _glibc_thresholds_for_workers(), _workers_ignore_ctrl_c(), \
-                    dask.config.set({"temporary-directory": str(scratch)}):
+        # the scratch space for as long as the cluster lives (a worker restarted late, as the
+        # cluster closes, would make Dask's default one)
+        with _scratch_space() as scratch, dask.config.set({"temporary-directory": str(scratch)}):
+            with _glibc_thresholds_for_workers(), _workers_ignore_ctrl_c():
                 # Its processes log a failed task's traceback (a corrupt chunk) and a lost
                 # worker's restart; the run reports the error itself, in one line.
                 cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1,
