@@ -192,8 +192,8 @@ def test_zarr_through_the_command_line(files, block_files, tmp_path: Path) -> No
 
 
 def test_an_input_gone_before_the_record_is_said_in_it(tmp_path: Path) -> None:
-    """A streamed run commits its table before the record is finished: an input that cannot be
-    read again by then is named as such in the record instead of failing the run."""
+    """A streamed run builds its record while it fits: an input that cannot be read again by
+    then is named as such in the record instead of failing a run whose table is complete."""
     from manylm.cli.fit_record import _fingerprint
 
     gone = _fingerprint(str(tmp_path / "removed.parquet"), None)
