@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help(sys.stderr)
         return 2
-    from manylm.engine.run_control import sigterm_as_interrupt
+    from manylm.engine.run_control import raise_if_interrupted, sigterm_as_interrupt
     from manylm.engine.spill import disk_full_as_error
     from manylm.io.atomic import InterruptedAfterOutput, committed_together
 
@@ -83,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with sigterm_as_interrupt(), disk_full_as_error("writing the output"), \
                 committed_together():
             status = int(args.run(args) or 0)
+            raise_if_interrupted()  # one swallowed in a finaliser: the files stay unwritten
         return status
     except ManylmError as error:
         if args.debug:

@@ -62,21 +62,22 @@ def sigterm_as_interrupt() -> Iterator[None]:
     runs a finaliser is printed and dropped there, so the run checks
     :func:`raise_if_interrupted` before it makes its output visible. Ctrl-C keeps its own
     handler when the caller installed one (only Python's default one is replaced).
+
+    Nested (an engine's run inside ``manylm``'s command, which also uses it), the inner block
+    keeps what the outer one remembered: an interruption swallowed before the engine started
+    still stops the output.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _INTERRUPTED.clear()
-
-    def interrupt(signum: int, frame: Any) -> None:
-        _INTERRUPTED.set()
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not _interrupt:
+        _INTERRUPTED.clear()
+    signal.signal(signal.SIGTERM, _interrupt)
     previous_int = signal.getsignal(signal.SIGINT)
     replace_int = previous_int is signal.default_int_handler
     if replace_int:
-        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         yield
     finally:
@@ -86,6 +87,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 _INTERRUPTED = threading.Event()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """The handler of SIGTERM (and Ctrl-C) during a run: remembered, then an interruption."""
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
 
 
 def raise_if_interrupted() -> None:
