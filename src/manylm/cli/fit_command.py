@@ -185,12 +185,7 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet, checksum=args.checksum,
     )
     from manylm.cli.streaming_fit import parse_memory, run_streaming_fit
-    from manylm.engine.spill import PREFIX, spill_parent
-    from manylm.io.owned_names import remove_orphans
 
-    # What a streamed run killed outright left where this run would spill (a streamed run
-    # removes it too; an in-memory one never opens a spill directory)
-    remove_orphans(spill_parent(args.out), PREFIX)
     memory = None if args.memory is None else parse_memory(args.memory)
     return run_streaming_fit(request, memory=memory, dask=args.dask)
 
@@ -220,6 +215,12 @@ class FitOutcome:
 
 def run_fit(request: FitRequest) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the whole job; returns the table and the run record (both also written)."""
+    from manylm.engine.spill import PREFIX, spill_parent
+    from manylm.io.owned_names import remove_orphans
+
+    # What a streamed run killed outright left where it would spill: a streamed run removes
+    # it as it opens its own spill folder, which a run in memory never does.
+    remove_orphans(spill_parent(request.out), PREFIX)
     if request.report:
         _check_report_path(request.report)
     outcome = analyse(request, keep_residuals=request.report is not None)
