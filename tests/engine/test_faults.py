@@ -6,6 +6,7 @@ clean-up survives, to a child process, whose spill directory the next run remove
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -216,39 +217,24 @@ def test_full_standard_output_is_one_line() -> None:
 
 
 @pytest.mark.usefixtures("default_ctrl_c")
-def test_interruption_swallowed_in_a_finaliser_still_stops_the_output(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("how", "nested"), [(signal.SIGINT, False), (signal.SIGTERM, True)],
+                         ids=["ctrl-c", "kill, then a nested run"])
+def test_interruption_swallowed_in_a_finaliser_still_stops_the_output(
+        tmp_path: Path, how: signal.Signals, nested: bool) -> None:
     # Python drops an exception raised inside a finaliser (__del__, weakref callbacks); the
-    # run remembers the signal and refuses to make its output visible.
+    # run remembers the signal and refuses to make its output visible. Nested (manylm's
+    # command holds the handlers, the engine's run takes them again), what the command
+    # remembered before the run started is kept.
     from manylm.engine.run_control import sigterm_as_interrupt
 
     target = tmp_path / "table.tsv"
     with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
         try:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), how)
             time.sleep(1)  # the handler runs here
         except KeyboardInterrupt:
             pass  # as if lost in a finaliser
-        with streaming_table.open_table(target, special_characters=set()) as writer:
-            writer.write(np.arange(3), {"p_value": np.array([0.1, 0.2, 0.3])})
-    assert not target.exists() and list(tmp_path.iterdir()) == []
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-@pytest.mark.usefixtures("default_ctrl_c")
-def test_interruption_swallowed_before_a_nested_run_still_stops_the_output(
-        tmp_path: Path) -> None:
-    # manylm's command holds the handlers and the engine's run takes them again: what the
-    # command remembered before the run started is kept.
-    from manylm.engine.run_control import sigterm_as_interrupt
-
-    target = tmp_path / "table.tsv"
-    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(1)  # the handler runs here
-        except KeyboardInterrupt:
-            pass  # as if lost in a finaliser
-        with sigterm_as_interrupt(), \
+        with sigterm_as_interrupt() if nested else contextlib.nullcontext(), \
                 streaming_table.open_table(target, special_characters=set()) as writer:
             writer.write(np.arange(3), {"p_value": np.array([0.1, 0.2, 0.3])})
     assert not target.exists() and list(tmp_path.iterdir()) == []
