@@ -14,7 +14,7 @@ as TSV. In the same run, each in a fresh process:
 1. **single process**: the streaming engine (``run_prepared``: every core, default memory), as
    ``manylm fit`` runs it.
 2. **Dask**: the same checked request on a LocalCluster (``run_prepared_on_dask``, as
-   ``manylm fit --dask local`` runs it) with one single-threaded worker process per core; the
+   ``manylm fit --dask local`` runs it: one worker in the same process, a thread per core); the
    workers read their own row groups from the file, fit, and moderate; the client writes the
    table. The cluster's start-up (``manylm.engine.dask_backend.connect``: starting the
    workers, which then load manylm's compiled kernels) is timed separately

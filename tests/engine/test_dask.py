@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -284,32 +283,34 @@ def test_a_worker_lost_while_writing_table_rows(client, data, tmp_path: Path,
     assert_same_table(table, expected)
 
 
-def test_local_workers_keep_glibc_thresholds_and_ignore_ctrl_c(monkeypatch, tmp_path) -> None:
-    """``--dask local`` starts its workers without Dask's MALLOC_TRIM_THRESHOLD_ (which fixes
-    glibc's mapping threshold at 128 kB: every larger array new memory), even where an earlier
-    cluster's nanny left it in this process's environment (as the module's cluster did); the
-    other settings Dask makes before spawning them (one BLAS / OpenMP thread) kept. The workers
-    ignore SIGINT (a terminal's Ctrl-C reaches them too: each printed a traceback); this
-    process keeps its handler. Their scratch space is a folder of the run's in TMPDIR, removed
-    after (Dask's default one outlived every run)."""
+def test_local_cluster_is_threads_in_this_process(monkeypatch, tmp_path) -> None:
+    """``--dask local`` runs one worker of this process, a thread per core (no worker
+    processes: nothing to serialise between them, nothing held twice), with BLAS at one thread
+    per task while the cluster lives and as before after. Its scratch space is a folder of the
+    run's in TMPDIR, removed after (Dask's default one outlived every run)."""
     import tempfile
 
+    from threadpoolctl import threadpool_info
+
+    from manylm.parallel import cpu_count
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info()
+                if pool["user_api"] == "blas"}
+
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # else Dask keeps the exported value
-    handler = signal.getsignal(signal.SIGINT)
+    before = blas_threads()
     with connect("local") as local:
-        seen = local.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
-                                  os.environ.get("OMP_NUM_THREADS"),
-                                  signal.getsignal(signal.SIGINT) == signal.SIG_IGN))
+        workers = local.scheduler_info()["workers"]
+        assert [w["nthreads"] for w in workers.values()] == [cpu_count()]
+        assert set(local.run(os.getpid).values()) == {os.getpid()}
+        assert set(local.submit(blas_threads, pure=False).result()) <= {1}
         scratch = set(local.run(lambda dask_worker: dask_worker.local_directory).values())
-    assert set(seen.values()) == {(None, "1", True)}
+    assert blas_threads() == before
     assert all(Path(folder).is_relative_to(tmp_path) and
                Path(folder).relative_to(tmp_path).parts[0].startswith("manylm-dask-")
                for folder in scratch), scratch
     assert list(tmp_path.iterdir()) == []
-    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's, as it was
-    assert signal.getsignal(signal.SIGINT) == handler
 
 
 def test_an_unreachable_scheduler_is_a_clear_error() -> None:

@@ -40,9 +40,7 @@ import itertools
 import logging
 import os
 import shutil
-import signal
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -103,10 +101,19 @@ def _dask() -> Any:
 
 @contextlib.contextmanager
 def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
-    """A ``distributed`` client: ``"local"`` starts a LocalCluster (one single-threaded worker
-    process per core); any other value is the address of a running scheduler to join (waiting
+    """A ``distributed`` client: ``"local"`` starts a LocalCluster in this process (one worker,
+    a thread per core); any other value is the address of a running scheduler to join (waiting
     up to ``timeout`` for it to answer). Either way the workers load manylm's compiled kernels
-    first (:class:`~manylm.engine.dask_worker.WarmUp`), as part of the start-up."""
+    first (:class:`~manylm.engine.dask_worker.WarmUp`), as part of the start-up.
+
+    The local cluster's worker is threads, not processes, as Dask advises for numerical work
+    that releases the GIL (reading, NumPy and manylm's kernels all do): the fields of the fit
+    go from the tasks to the client without being serialised or copied between processes, and
+    nothing is held twice. On the benchmark's 10^7 features, a cluster of two one-thread
+    worker processes took 12-18 s and 2.5 GB where one process takes 9.5-13 s; the threads
+    take 10.3-10.7 s and 2.1 GB (``bench/README.md``). BLAS runs one thread per task while the
+    cluster lives, as Dask sets it in the worker processes it spawns.
+    """
     dask = _dask()
     try:
         from distributed import Client, LocalCluster
@@ -114,17 +121,17 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
         raise InputError("--dask needs dask.distributed: pip install 'dask[distributed]'.") \
             from None
     if address == "local":
+        from threadpoolctl import threadpool_limits
+
         from manylm.parallel import cpu_count
 
-        # the scratch space for as long as the cluster lives (a worker restarted late, as the
-        # cluster closes, would make Dask's default one)
-        with _scratch_space() as scratch, dask.config.set({"temporary-directory": str(scratch)}):
-            with _glibc_thresholds_for_workers(), _workers_ignore_ctrl_c():
-                # Its processes log a failed task's traceback (a corrupt chunk) and a lost
-                # worker's restart; the run reports the error itself, in one line.
-                cluster = LocalCluster(n_workers=cpu_count(), threads_per_worker=1,
-                                       processes=True, dashboard_address=None,
-                                       silence_logs=logging.CRITICAL)
+        # the scratch space for as long as the cluster lives
+        with _scratch_space() as scratch, dask.config.set({"temporary-directory": str(scratch)}), \
+                threadpool_limits(limits=1, user_api="blas"):
+            # A failed task's traceback (a corrupt chunk) is logged by the worker; the run
+            # reports the error itself, in one line.
+            cluster = LocalCluster(n_workers=1, threads_per_worker=cpu_count(), processes=False,
+                                   dashboard_address=None, silence_logs=logging.CRITICAL)
             try:
                 with Client(cluster) as client:
                     _warm_workers(client)
@@ -163,54 +170,6 @@ def _scratch_space() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Worker processes spawned in this block ignore SIGINT.
-
-    Ctrl-C in a terminal reaches every process of the foreground group, the LocalCluster's
-    workers too, and each printed a ``KeyboardInterrupt`` traceback from its event loop while
-    this process stopped the run. An ignored signal stays ignored in a spawned interpreter;
-    the workers stop when the cluster is closed. This process's handler is restored after.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-#: What Dask sets before spawning a worker that manylm's local workers do without.
-_TRIM_SETTING = "MALLOC_TRIM_THRESHOLD_"
-
-
-@contextlib.contextmanager
-def _glibc_thresholds_for_workers() -> Iterator[None]:
-    """Workers spawned in this block keep glibc's own allocation thresholds.
-
-    Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (``distributed.nanny.
-    pre-spawn-environ``). Setting it also fixes glibc's threshold for mapping an allocation
-    at 128 kB: every larger array of a task is then new memory, faulted in and zeroed again
-    (1-2.5 s per GB where the host takes back idle guest memory; a 10M-feature run on a
-    LocalCluster of 2 workers: 15-18 s with it, 13-14 s without). The variable goes from the
-    config and, for the spawn, from this process's environment (where an earlier cluster's
-    nanny leaves it: it sets the variables here before spawning); both are restored after, so
-    a worker that a nanny restarts later (after a lost worker) inherits this process's value
-    again: slower, not wrong.
-    """
-    import dask
-
-    before = os.environ.pop(_TRIM_SETTING, None)
-    try:
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{_TRIM_SETTING}": None}):
-            yield
-    finally:
-        if before is not None:
-            os.environ[_TRIM_SETTING] = before
 
 
 def _warm_workers(client: Any) -> None:
