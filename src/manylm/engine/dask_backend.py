@@ -110,9 +110,9 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     that releases the GIL (reading, NumPy and manylm's kernels all do): the fields of the fit
     go from the tasks to the client without being serialised or copied between processes, and
     nothing is held twice. On the benchmark's 10^7 features, a cluster of two one-thread
-    worker processes took 12-18 s and 2.5 GB where one process takes 9.5-13 s; the threads
-    take 10.3-10.7 s and 2.1 GB (``bench/README.md``). BLAS runs one thread per task while the
-    cluster lives, as Dask sets it in the worker processes it spawns.
+    worker processes took 12-18 s and 2.5 GB where one process takes 8.7-13 s; the threads
+    take 10.1-10.7 s and 2.1-2.2 GB (``bench/README.md``). BLAS runs one thread per task
+    while the cluster lives, as Dask sets it in the worker processes it spawns.
     """
     dask = _dask()
     try:
