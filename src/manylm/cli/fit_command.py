@@ -121,8 +121,8 @@ def add_parser(verbs: Any) -> None:
                        help="memory budget, e.g. 300M or 2G: stream the matrix from disk in blocks "
                        "within it (default: in memory when it fits in half the free memory)")
     scale.add_argument("--dask", metavar="local|ADDRESS", default=None,
-                       help="run on Dask: 'local' starts a cluster on this machine, an address "
-                       "(tcp://host:8786) joins a running scheduler")
+                       help="run on Dask: 'local' starts a cluster in this process (a thread per "
+                       "core), an address (tcp://host:8786) joins a running scheduler")
     parser.add_argument("--sort", default="p", choices=SORT_CHOICES, help="row order (default p)")
     parser.add_argument("--out", metavar="FILE", default=None,
                         help="output table (.tsv, .csv, .parquet; default: stdout)")
