@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import itertools
+import subprocess
+import sys
 
 import pytest
 
@@ -23,6 +25,33 @@ def test_all_names_exist_and_are_documented(name: str) -> None:
         obj = getattr(module, attribute)
         if inspect.isfunction(obj) or inspect.isclass(obj):
             assert obj.__doc__, f"{name}.{attribute} has no docstring"
+
+
+def test_importing_the_package_is_light() -> None:
+    """``import manylm`` (and the command line's first module) imports none of the heavy
+    libraries: the API's names and the subpackages load on first use, so that the command
+    handles Ctrl-C from its first moments (:func:`manylm.cli.main.main`)."""
+    code = ("import sys, manylm, manylm.cli.main\n"
+            "heavy = {'pandas', 'scipy', 'numba', 'pyarrow', 'formulaic'} & set(sys.modules)\n"
+            "print(sorted(heavy))\n"
+            "print(manylm.lm_fit.__module__, manylm.engine.fit_dask.__name__,\n"
+            "      manylm.qtl.__name__, 'top_table' in dir(manylm))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.splitlines() == ["[]", "manylm.fit.lmfit fit_dask manylm.qtl True"]
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        manylm.nothing  # noqa: B018
+
+
+@pytest.mark.parametrize("first", [
+    "manylm.engine.run_control", "manylm.engine.inmemory", "manylm.fit.lmfit",
+    "manylm.confounders", "manylm.cli.sva_command", "manylm.cli.convert_command"])
+def test_a_module_imported_first_finds_no_import_cycle(first: str) -> None:
+    """Whichever module a program imports first: with the package's names loaded on first
+    use, the import order is the program's (a cycle between the fitters and the in-memory
+    engine failed when the engine came first; every module was checked once this way)."""
+    subprocess.run([sys.executable, "-c", f"import {first}"], capture_output=True,
+                   timeout=120, check=True)
 
 
 def test_public_errors_share_one_base() -> None:

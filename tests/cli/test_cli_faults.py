@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,16 +115,48 @@ def test_leftovers_of_killed_runs_are_removed(capsys, inputs) -> None:
                                                             "t.tsv.run.json"])
 
 
-def test_ctrl_c_while_starting_is_one_line(capsys, monkeypatch) -> None:
-    """Ctrl-C while the verbs' modules are imported (most of the start-up) is the usual message,
-    not a traceback."""
+@pytest.mark.parametrize("how", ["Ctrl-C", "raised"])
+def test_ctrl_c_while_starting_is_one_line(capsys, monkeypatch, how: str) -> None:
+    """Ctrl-C while the verbs' modules are imported (most of the start-up) is the usual
+    message, not a traceback. The signal is noted, not raised inside the imports (where a
+    library's ``except`` could swallow it and leave an import lock held: a run that then
+    hung): the start-up finishes first. A KeyboardInterrupt raised all the same (the
+    handlers of an embedding program) gives the same message."""
     import importlib
 
     cli_main = importlib.import_module("manylm.cli.main")  # the module (manylm.cli.main is
     # also the name of its function, in manylm.cli)
-    def interrupted() -> None:
-        raise KeyboardInterrupt
+    finished = []
 
+    def interrupted() -> None:
+        if how == "raised":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs between two bytecodes of this thread
+        finished.append(True)
+
+    handler = signal.getsignal(signal.SIGINT)
     monkeypatch.setattr(cli_main, "build_parser", interrupted)
     assert cli_main.main(["fit", "--help"]) == 130
     assert capsys.readouterr().err == "manylm: interrupted; no output was written.\n"
+    assert finished == ([] if how == "raised" else [True])
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_kill_while_starting_is_one_line() -> None:
+    """``kill`` (SIGTERM) while the verbs' modules are imported: noted like Ctrl-C, the start-up
+    finished, the usual message and status (in a process of its own: the signal's default
+    action would end this one)."""
+    code = ("import os, signal, time, sys\n"
+            "import importlib\n"
+            "cli = importlib.import_module('manylm.cli.main')\n"
+            "def starting():\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    time.sleep(0.05)\n"
+            "    print('started')\n"
+            "cli.build_parser = starting\n"
+            "sys.exit(cli.main(['fit', '--help']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        130, "started\n", "manylm: interrupted; no output was written.\n")

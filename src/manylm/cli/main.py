@@ -11,9 +11,12 @@ and not at all when it fails or is interrupted (:func:`manylm.io.atomic.committe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from manylm.errors import ManylmError
 
@@ -61,11 +64,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _interruptions_deferred() -> Iterator[threading.Event]:
+    """Ctrl-C and ``kill`` (SIGTERM) are noted, not raised, in this block: the set event says
+    one came.
+
+    For the start-up, which imports the verbs' modules (about a second: pandas, SciPy, numba,
+    pyarrow). A KeyboardInterrupt raised inside an import can be swallowed by a library's own
+    ``except`` and leave a module's import lock held: the run then went on and hung on that
+    lock as soon as a thread imported the module. Only Python's default handlers are
+    replaced, and only in the main thread (an embedding program keeps its own).
+    """
+    noted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+
+    def note(signum: int, frame: object) -> None:
+        noted.set()
+
+    replaced = {}
+    for signum, default in ((signal.SIGINT, signal.default_int_handler),
+                            (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(signum) is default:
+            replaced[signum] = signal.signal(signum, note)
+    try:
+        yield noted
+    finally:
+        for signum, previous in replaced.items():
+            signal.signal(signum, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``manylm`` with ``argv`` (default: the process arguments); return the exit status."""
     try:
-        parser = build_parser()  # imports the verbs' modules: most of the start-up
-    except KeyboardInterrupt:
+        with _interruptions_deferred() as interrupted:
+            parser = build_parser()  # imports the verbs' modules: most of the start-up
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:  # noted, or raised where the handlers stayed (not main thread)
         sys.stderr.write("manylm: interrupted; no output was written.\n")
         return 130
     args = parser.parse_args(argv)

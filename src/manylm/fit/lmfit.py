@@ -10,7 +10,6 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from manylm.design.matrix import Design, design_matrix
-from manylm.engine.inmemory import fit_in_blocks
 from manylm.errors import DataError, DesignError
 from manylm.fit.block import BlockFitter
 from manylm.fit.blocked import BlockedFitter, block_indicators
@@ -118,6 +117,9 @@ def lm_fit(
                                block_correlation, sample_weights, dtype)
     else:
         fitter = BlockFitter(design.matrix, design.estimable, sample_weights, dtype)
+    # The in-memory engine builds on this package's fitters: imported here, not at the top.
+    from manylm.engine.inmemory import fit_in_blocks
+
     chunk = fit_in_blocks(
         fitter, matrix, weight_matrix, block_rows=block_rows, n_jobs=n_jobs,
         keep_residuals=keep_residuals, feature_ids=feature_ids, sample_ids=sample_ids,
