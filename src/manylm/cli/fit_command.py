@@ -119,7 +119,8 @@ def add_parser(verbs: Any) -> None:
     scale = parser.add_argument_group("large matrices")
     scale.add_argument("--memory", metavar="SIZE", default=None,
                        help="memory budget, e.g. 300M or 2G: stream the matrix from disk in blocks "
-                       "within it (default: in memory when it fits in half the free memory)")
+                       "within it (default: streamed when larger than about 10^5 x 100 or half "
+                       "the free memory)")
     scale.add_argument("--dask", metavar="local|ADDRESS", default=None,
                        help="run on Dask: 'local' starts a cluster in this process (a thread per "
                        "core), an address (tcp://host:8786) joins a running scheduler")
