@@ -31,8 +31,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     beta = frame.copy()
     beta.iloc[:, 1:] = 1 / (1 + np.exp(-(beta.iloc[:, 1:] - 7)))
     beta.to_parquet(folder / "beta.parquet", index=False)
+    weights = frame.copy()
+    weights.iloc[:, 1:] = rng.uniform(0.5, 2, values.shape)
+    weights.to_parquet(folder / "weights.parquet", index=False)
     return {"dir": folder, "parquet": folder / "expr.parquet", "tsv": folder / "expr.tsv",
-            "beta": folder / "beta.parquet", "samples": folder / "samples.tsv"}
+            "beta": folder / "beta.parquet", "samples": folder / "samples.tsv",
+            "weights": folder / "weights.parquet"}
 
 
 def request(files: dict[str, Path], out: Path, **options) -> FitRequest:
@@ -56,10 +60,15 @@ def flat(prior: dict) -> dict[str, float]:
     {"contrasts": ["BvsA=group[B]"], "robust": True, "sort": "t"},
     {"tests": ["group[B]"], "treat_lfc": 0.1},
     {"tests": ["group[B]"], "methylation": "beta", "expression": "beta"},
-], ids=["t", "F-trend", "contrast-robust", "treat", "methylation"])
+    {"tests": ["group[B]"], "moderate": False, "adjust": "holm", "confint": 0.9},
+    {"tests": ["group[B]"], "weights": "weights"},
+], ids=["t", "F-trend", "contrast-robust", "treat", "methylation", "ordinary-holm-ci90",
+        "weights"])
 def test_streamed_files_match_the_in_memory_ones(files, tmp_path: Path, options) -> None:
     if options.get("expression") == "beta":
         options["expression"] = files["beta"]
+    if options.get("weights") == "weights":
+        options["weights"] = str(files["weights"])
     memory_out, stream_out = tmp_path / "memory.tsv", tmp_path / "stream.tsv"
     run_fit(request(files, memory_out, **dict(options)))
     assert run_streaming_fit(request(files, stream_out, **dict(options)), memory=None,
