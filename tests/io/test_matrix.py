@@ -291,6 +291,42 @@ def test_parquet_float32(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(kept, df)
 
 
+@pytest.mark.parametrize("layout", ["first column", "pandas index", "float32", "ints, nulls",
+                                    "integer IDs", "row groups"])
+@pytest.mark.parametrize("dtype", [np.float64, None])
+def test_parquet_of_numbers_reads_as_the_general_reader_does(tmp_path: Path, monkeypatch,
+                                                             layout: str, dtype) -> None:
+    """A Parquet matrix of numbers is read by the block reader (faster, leaner); the frame is
+    the one the general reader (pyarrow's whole table, converted) gives."""
+    from manylm.io import _binary_matrix
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(700, 4))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    df = pd.DataFrame(values, columns=["S1", "S2", "S3", "S4"],
+                      index=pd.Index([f"g{i}" for i in range(700)], name="feature"))
+    path = tmp_path / "m.parquet"
+    if layout == "pandas index":
+        df.to_parquet(path)
+    elif layout == "float32":
+        df.astype(np.float32).reset_index().to_parquet(path, index=False)
+    elif layout == "ints, nulls":
+        table = pa.Table.from_pandas(df.reset_index(), preserve_index=False)
+        ints = pa.array(np.where(np.isnan(values[:, 0]), None, np.round(values[:, 0] * 10)),
+                        pa.int64())
+        pq.write_table(table.set_column(1, "S1", ints), path)
+    elif layout == "integer IDs":
+        df.set_axis(pd.Index(range(700), name="feature")).reset_index().to_parquet(
+            path, index=False)
+    else:
+        pq.write_table(pa.Table.from_pandas(df.reset_index(), preserve_index=False), path,
+                       row_group_size=128 if layout == "row groups" else None)
+    ours = read_matrix(path, dtype=dtype)
+    monkeypatch.setattr(_binary_matrix, "_read_parquet_numbers", lambda p, target: None)
+    theirs = read_matrix(path, dtype=dtype)
+    pd.testing.assert_frame_equal(ours, theirs)
+
+
 def test_parquet_nulls_and_ints(tmp_path: Path) -> None:
     table = pa.table(
         {
