@@ -280,7 +280,8 @@ def analyse(request: FitRequest, *, keep_residuals: bool = False) -> FitOutcome:
             _note(note, request.quiet, notices)
         timings["read"] = time.perf_counter() - clock
         design = design_matrix(request.design, aligned, reference=request.references)
-        expression = expression[list(design.sample_ids)]
+        if list(expression.columns) != list(design.sample_ids):  # else no copy of the matrix
+            expression = expression[list(design.sample_ids)]
         weights: pd.DataFrame | pd.Series | None = None
         if request.weights:
             weights = read_weights(request.weights)
