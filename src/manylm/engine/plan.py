@@ -71,11 +71,11 @@ DEFAULT_BUDGET_RANGE = (256 * MIB, 1 * GIB)
 IN_MEMORY_COPIES = 3
 #: Above this in-memory peak (about 10^5 features of 100 samples) a matrix that can be streamed
 #: is streamed even when memory would hold it: the streaming engine is then faster as well as
-#: leaner. Measured on 2-core machines, x 100 float32 Parquet, TSV table, in memory against
-#: streamed: 10^5 features 2.1 against 1.9 s; 3 x 10^5 3.2-3.6 against 2.0-2.3 s (1.1 against
-#: 0.54 GB); 10^6 7.3-7.6 against 2.6-2.7 s (2.8 against 0.6 GB); 2 x 10^6 15 against 4.1 s
-#: (5.3 against 0.75 GB). The in-memory engine's copies are new memory, whose first use costs
-#: 1-2.5 s per GB on these virtual machines; the streaming engine reuses a few blocks' worth.
+#: leaner. Measured on 2-core machines (x 100 float32 Parquet, TSV table, whole command, in
+#: memory against streamed): 10^5 features 2.0 against 1.6-1.7 s; 3 x 10^5 2.7-3.1 against
+#: 2.0-2.2 s (0.8 against 0.55 GB); 10^6 4.2-6.5 against 2.8-3.4 s (1.6 against 0.6 GB). The
+#: in-memory engine's copies of the matrix are new memory, whose first use costs 1-2.5 s per GB
+#: on these virtual machines; the streaming engine reuses a few blocks' worth.
 IN_MEMORY_MOST = 256 * MIB
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
