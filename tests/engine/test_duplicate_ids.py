@@ -51,3 +51,29 @@ def test_streaming_refuses_an_id_repeated_in_another_chunk(tmp_path: Path) -> No
         fit_streaming(open_feature_blocks(str(path)), "~ g", samples=sheet, coef="g[T.b]",
                       out=str(out), memory=1 << 20)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("blank", ["", "  \t"])
+def test_streaming_refuses_a_blank_id_as_in_memory(tmp_path: Path, blank: str) -> None:
+    """An empty or whitespace-only feature ID is refused by the streaming engine with the
+    in-memory reader's message (it was accepted, and written as a row without an ID)."""
+    from manylm.io import read_matrix
+
+    rng = np.random.default_rng(1)
+    samples = [f"s{i}" for i in range(8)]
+    sheet = pd.DataFrame({"g": ["a", "b"] * 4}, index=samples)
+    path = tmp_path / "m.parquet"
+    writer = ParquetMatrixWriter(path, samples, np.dtype(np.float32), 1024)
+    ids = np.array([f"f{i}" for i in range(4096)], dtype=object)
+    ids[[2049, 3999]] = blank
+    writer.write(ids, rng.standard_normal((4096, 8)).astype(np.float32))
+    writer.close()
+    message = r"m\.parquet: 2 feature row\(s\) have a blank feature ID \(data rows 2050, 4000\)"
+    with pytest.raises(manylm.DataError, match=message):
+        read_matrix(path)
+    out = tmp_path / "out.tsv"
+    for memory in (1 << 20, None):  # spilled or not
+        with pytest.raises(manylm.DataError, match=message):
+            fit_streaming(open_feature_blocks(str(path)), "~ g", samples=sheet,
+                          coef="g[T.b]", out=str(out), memory=memory)
+    assert not out.exists()

@@ -73,7 +73,7 @@ from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory, spill_par
 from manylm.engine.streaming import (
     StreamingResult,
     add_table_fields,
-    refuse_duplicate_ids,
+    refuse_invalid_ids,
     sigterm_as_interrupt,
     store_table_chunk,
     write_table_chunk,
@@ -306,7 +306,7 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
                     share_of_top(n_keep, stop - start, run.n_features) if lods_later else 0)
                 for state, chunk_prior, (start, stop) in zip(
                     states, _chunk_priors(client, prior, spans), spans, strict=True)]))
-            refuse_duplicate_ids(ids, run.source.path)  # meanwhile, the workers moderate
+            refuse_invalid_ids(ids, run.source.path)  # meanwhile, the workers moderate
             summary = prior.summary() if prior.moderated else {}
             s2_prior_median = prior.s2_prior_median
             var_prior = ({} if lods_later else

@@ -321,6 +321,9 @@ class IdStore:
         self._hashes: NDArray[np.uint64] | None = None  # of each row, as appended
         self._duplicates: list[str] | None = None
         self.special: set[str] = set()
+        #: Rows (0-based) whose ID is empty or only whitespace: their number, the first few.
+        self.n_blank = 0
+        self.blank_rows: list[int] = []
         if directory is not None:
             with disk_full_as_error(f"reserving temporary files in {directory}"):
                 self._offsets_fd = os.open(directory / "ids.offsets", os.O_RDWR | os.O_CREAT |
@@ -339,6 +342,7 @@ class IdStore:
         if array.type != pa.large_string():
             array = array.cast(pa.large_string())
         self._note_special(array)
+        self._note_blank(start, array)
         self._hash(start, array)
         self._next_row += len(array)
         if self.directory is None:
@@ -366,6 +370,17 @@ class IdStore:
         for char in ("\t", ",", '"', "\n", "\r"):
             if char not in self.special and pc.any(pc.match_substring(array, char)).as_py():
                 self.special.add(char)
+
+    def _note_blank(self, start: int, array: pa.Array) -> None:
+        # An empty ID shows in the lengths, a whitespace-only one needs a whitespace byte: only
+        # then are the IDs trimmed (a copy of their text).
+        if len(array) == 0 or not (pc.any(pc.equal(pc.binary_length(array), 0)).as_py()
+                                   or _text_holds(array, _WHITESPACE_BYTES)):
+            return
+        blank = pc.equal(pc.utf8_trim_whitespace(array), "")
+        rows = np.flatnonzero(blank.to_numpy(zero_copy_only=False))
+        self.n_blank += len(rows)
+        self.blank_rows.extend(int(start + row) for row in rows[:max(0, 5 - len(self.blank_rows))])
 
     def _hash(self, start: int, array: pa.Array) -> None:
         """Hash the IDs as they come (the run's fit is busy on the other threads meanwhile)."""
@@ -477,15 +492,25 @@ _SPECIAL_BYTES = np.zeros(256, dtype=bool)
 _SPECIAL_BYTES[[ord(char) for char in '\t,"\n\r']] = True
 
 
+#: Whitespace, as bytes: an ID made only of these is blank.
+_WHITESPACE_BYTES = np.zeros(256, dtype=bool)
+_WHITESPACE_BYTES[[ord(char) for char in " \t\n\r\v\f"]] = True
+
+
 def _any_special_byte(array: pa.Array) -> bool:
     """Whether the text of a (large) string array holds a tab, comma, quote or line break."""
+    return _text_holds(array, _SPECIAL_BYTES)
+
+
+def _text_holds(array: pa.Array, wanted: NDArray[np.bool_]) -> bool:
+    """Whether the text of a (large) string array holds a byte marked in ``wanted``."""
     data = array.buffers()[2]
     if data is None or len(array) == 0:
         return False
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
     first, last = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
     text = np.frombuffer(data, dtype=np.uint8)[first:last]
-    return _holds_any(text, _SPECIAL_BYTES)
+    return _holds_any(text, wanted)
 
 
 @numba.njit(cache=True, nogil=True)

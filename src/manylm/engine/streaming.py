@@ -170,8 +170,16 @@ def fit_streaming(
                         spill=spill, spill_dir=spill_dir, progress=progress, collect=out is None)
 
 
-def refuse_duplicate_ids(ids: IdStore | None, label: str) -> None:
-    """The error the in-memory engine gives for repeated feature IDs, over every chunk."""
+def refuse_invalid_ids(ids: IdStore | None, label: str) -> None:
+    """The errors the in-memory engine gives for blank or repeated feature IDs, over every
+    chunk."""
+    if ids is not None and ids.n_blank:
+        shown = ", ".join(str(row + 1) for row in ids.blank_rows) + (
+            " ..." if ids.n_blank > len(ids.blank_rows) else "")
+        raise DataError(
+            f"{label}: {ids.n_blank} feature row(s) have a blank feature ID (data rows "
+            f"{shown}); give every row an ID in the first column or remove it"
+        )
     repeated = [] if ids is None else ids.duplicates()
     if repeated:
         raise DataError(
@@ -205,7 +213,7 @@ def run_prepared(run: PreparedRun, *, out: str | os.PathLike[str] | None, memory
         try:
             with phase_timer(timings, "fit"):
                 fit_pass(run, plan, summaries, ids, progress)
-                refuse_duplicate_ids(ids, run.source.path)
+                refuse_invalid_ids(ids, run.source.path)
             with phase_timer(timings, "prior"):
                 prior = _estimate_prior(model, summaries)
             late = late_table_applies(run, results, ids, scalar_prior=prior.scalar is not None,
