@@ -207,3 +207,25 @@ def test_an_input_gone_before_the_record_is_said_in_it(tmp_path: Path) -> None:
 
     gone = _fingerprint(str(tmp_path / "removed.parquet"), None)
     assert gone["sha256"] is None and "could not be read again" in gone["unreadable"]
+
+
+def test_text_weights_keep_a_large_matrix_in_memory(files, tmp_path: Path, monkeypatch) -> None:
+    """A matrix large enough to be streamed by default, with weights in a text file (which
+    only the in-memory reader reads): run in memory, as a text matrix of values is, instead of
+    refusing the weights for streaming."""
+    from manylm.engine import plan
+
+    weights_tsv = tmp_path / "weights.tsv"
+    pd.read_parquet(files["weights"]).to_csv(weights_tsv, sep="\t", index=False)
+    monkeypatch.setattr(plan, "IN_MEMORY_MOST", 1)  # every streamable matrix is "large"
+    out, plain = tmp_path / "w.tsv", tmp_path / "plain.tsv"
+    assert run_streaming_fit(request(files, out, tests=["group[B]"], weights=str(weights_tsv)),
+                             memory=None, dask=None) == 0
+    assert "engine" not in json.loads(Path(f"{out}.run.json").read_text())
+    assert run_streaming_fit(request(files, plain, tests=["group[B]"]), memory=None,
+                             dask=None) == 0
+    assert json.loads(Path(f"{plain}.run.json").read_text())["engine"]["name"] == "streaming"
+    with pytest.raises(InputError, match="a block at a time"):
+        run_streaming_fit(request(files, tmp_path / "m.tsv", tests=["group[B]"],
+                                  weights=str(weights_tsv)), memory=parse_memory("1G"),
+                          dask=None)

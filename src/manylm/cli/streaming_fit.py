@@ -96,7 +96,11 @@ def run_streaming_fit(request: FitRequest, *, memory: int | None, dask: str | No
     if dask is None and engine is None:
         chosen = choose_engine(request.expression, len(source.sample_ids), memory,
                                n_features=source.n_features)
-        if chosen == "in-memory":
+        # Weights that only the in-memory reader reads (a text matrix) take the run there, as
+        # such a matrix of values does, unless --memory asks for streaming.
+        whole_weights = memory is None and request.weights is not None and _open(
+            request.weights, memory=None, dask=None, forced=None) is None
+        if chosen == "in-memory" or whole_weights:
             run_fit(request)
             return 0
     _run_streamed(request, source, memory=memory, dask=dask)
