@@ -115,7 +115,7 @@ def test_leftovers_of_killed_runs_are_removed(capsys, inputs) -> None:
                                                             "t.tsv.run.json"])
 
 
-@pytest.mark.parametrize("how", ["Ctrl-C", "raised"])
+@pytest.mark.parametrize("how", ["Ctrl-C", "Ctrl-C twice", "raised"])
 def test_ctrl_c_while_starting_is_one_line(capsys, monkeypatch, how: str) -> None:
     """Ctrl-C while the verbs' modules are imported (most of the start-up) is the usual
     message, not a traceback. The signal is noted, not raised inside the imports (where a
@@ -133,13 +133,16 @@ def test_ctrl_c_while_starting_is_one_line(capsys, monkeypatch, how: str) -> Non
             raise KeyboardInterrupt
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # the handler runs between two bytecodes of this thread
+        if how == "Ctrl-C twice":  # a start-up that does not end: the second one stops it
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
         finished.append(True)
 
     handler = signal.getsignal(signal.SIGINT)
     monkeypatch.setattr(cli_main, "build_parser", interrupted)
     assert cli_main.main(["fit", "--help"]) == 130
     assert capsys.readouterr().err == "manylm: interrupted; no output was written.\n"
-    assert finished == ([] if how == "raised" else [True])
+    assert finished == ([] if how != "Ctrl-C" else [True])
     assert signal.getsignal(signal.SIGINT) is handler
 
 
@@ -160,3 +163,21 @@ def test_kill_while_starting_is_one_line() -> None:
                           timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (
         130, "started\n", "manylm: interrupted; no output was written.\n")
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """``manylm fit ... | head``: the table goes to standard output and its reader stops after
+    a line; the command stops quietly with the status of a process that SIGPIPE ends (it
+    printed a BrokenPipeError traceback)."""
+    from manylm.io import example_paths
+
+    expression, samples = example_paths()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "manylm", "fit", str(expression), "--samples", str(samples),
+         "--design", "~ cancer + C(batch)", "--test", "cancer[T.Cancer]", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith(b"feature\t")
+    process.stdout.close()
+    errors = process.stderr.read()
+    assert (process.wait(timeout=120), errors) == (141, b"")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -72,8 +73,9 @@ def _interruptions_deferred() -> Iterator[threading.Event]:
     For the start-up, which imports the verbs' modules (about a second: pandas, SciPy, numba,
     pyarrow). A KeyboardInterrupt raised inside an import can be swallowed by a library's own
     ``except`` and leave a module's import lock held: the run then went on and hung on that
-    lock as soon as a thread imported the module. Only Python's default handlers are
-    replaced, and only in the main thread (an embedding program keeps its own).
+    lock as soon as a thread imported the module. A second signal is raised at once (an
+    import that never ends). Only Python's default handlers are replaced, and only in the main
+    thread (an embedding program keeps its own).
     """
     noted = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -81,6 +83,8 @@ def _interruptions_deferred() -> Iterator[threading.Event]:
         return
 
     def note(signum: int, frame: object) -> None:
+        if noted.is_set():  # a second one: an import that does not end (a hung file system)
+            raise KeyboardInterrupt
         noted.set()
 
     replaced = {}
@@ -133,11 +137,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("manylm: interrupted; no output was written.\n")
         return 130
+    except BrokenPipeError:
+        # What reads standard output stopped early (``| head``): stop quietly, as other
+        # command-line tools do, with the status of a process that SIGPIPE ends.
+        _quiet_standard_output()
+        return 141
     except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
         if args.debug:
             raise
         sys.stderr.write(f"manylm: error: {error.strerror}: {error.filename}\n")
         return 2
+
+
+def _quiet_standard_output() -> None:
+    """Point standard output at ``/dev/null``: the interpreter flushes it at exit, and a
+    flush into the closed pipe would print a second error."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover
