@@ -184,6 +184,12 @@ def _read_h5ad(
 # Zarr and HDF5 (the layout manylm convert writes)
 
 
+#: Row groups smaller than this (in a file of more rows) are read whole by pyarrow: the block
+#: reader's cost per row group (a check of the file, a memory map, a call) then dominates
+#: (10^5 x 12 float64 in row groups of 50 rows: 1.39 s against 0.68 s).
+FEW_ROWS = 4096
+
+
 def _read_parquet_numbers(
     p: Path, target: np.dtype[Any] | None
 ) -> tuple[pa.Array, list[str], np.ndarray] | None:
@@ -197,6 +203,8 @@ def _read_parquet_numbers(
     try:
         source = ParquetBlockSource(p)
         n_features, n_samples = source.n_features, len(source.sample_ids)
+        if source.natural_block_rows < FEW_ROWS < n_features:
+            return None  # many small row groups: each costs a check, a map and a call
         # the rows stored by column into one array: no interleaving of the samples
         into = np.empty((n_features, n_samples), dtype=source.dtype, order="F")
         block = source.read(0, n_features, order="A", buffer=into)
