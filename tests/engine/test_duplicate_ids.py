@@ -35,20 +35,28 @@ def test_id_store_finds_repeated_ids(tmp_path: Path, spilled: bool) -> None:
         store.close()
 
 
-def test_streaming_refuses_an_id_repeated_in_another_chunk(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    samples = [f"s{i}" for i in range(8)]
-    sheet = pd.DataFrame({"g": ["a", "b"] * 4}, index=samples)
-    path = tmp_path / "m.parquet"
-    writer = ParquetMatrixWriter(path, samples, np.dtype(np.float32), 1024)
+#: The sample sheet of :func:`write_matrix`'s files: a group a/b.
+SHEET = pd.DataFrame({"g": ["a", "b"] * 4}, index=[f"s{i}" for i in range(8)])
+
+
+def write_matrix(path: Path, changed: dict[int, str]) -> Path:
+    """A 4096 x 8 Parquet matrix in row groups of 1024, IDs ``f0``... but the rows
+    ``changed``."""
+    writer = ParquetMatrixWriter(path, list(SHEET.index), np.dtype(np.float32), 1024)
     ids = np.array([f"f{i}" for i in range(4096)], dtype=object)
-    ids[3000] = "f5"  # four row groups later
-    writer.write(ids, rng.standard_normal((4096, 8)).astype(np.float32))
+    for row, new_id in changed.items():
+        ids[row] = new_id
+    writer.write(ids, np.random.default_rng(0).standard_normal((4096, 8)).astype(np.float32))
     writer.close()
+    return path
+
+
+def test_streaming_refuses_an_id_repeated_in_another_chunk(tmp_path: Path) -> None:
+    path = write_matrix(tmp_path / "m.parquet", {3000: "f5"})  # four row groups later
     out = tmp_path / "out.tsv"
     repeated = r"m\.parquet: 1 feature ID\(s\) occur more than once: 'f5'.*remove or rename"
     with pytest.raises(manylm.DataError, match=repeated):
-        fit_streaming(open_feature_blocks(str(path)), "~ g", samples=sheet, coef="g[T.b]",
+        fit_streaming(open_feature_blocks(str(path)), "~ g", samples=SHEET, coef="g[T.b]",
                       out=str(out), memory=1 << 20)
     assert not out.exists()
 
@@ -59,21 +67,13 @@ def test_streaming_refuses_a_blank_id_as_in_memory(tmp_path: Path, blank: str) -
     in-memory reader's message (it was accepted, and written as a row without an ID)."""
     from manylm.io import read_matrix
 
-    rng = np.random.default_rng(1)
-    samples = [f"s{i}" for i in range(8)]
-    sheet = pd.DataFrame({"g": ["a", "b"] * 4}, index=samples)
-    path = tmp_path / "m.parquet"
-    writer = ParquetMatrixWriter(path, samples, np.dtype(np.float32), 1024)
-    ids = np.array([f"f{i}" for i in range(4096)], dtype=object)
-    ids[[2049, 3999]] = blank
-    writer.write(ids, rng.standard_normal((4096, 8)).astype(np.float32))
-    writer.close()
+    path = write_matrix(tmp_path / "m.parquet", {2049: blank, 3999: blank})
     message = r"m\.parquet: 2 feature row\(s\) have a blank feature ID \(data rows 2050, 4000\)"
     with pytest.raises(manylm.DataError, match=message):
         read_matrix(path)
     out = tmp_path / "out.tsv"
     for memory in (1 << 20, None):  # spilled or not
         with pytest.raises(manylm.DataError, match=message):
-            fit_streaming(open_feature_blocks(str(path)), "~ g", samples=sheet,
+            fit_streaming(open_feature_blocks(str(path)), "~ g", samples=SHEET,
                           coef="g[T.b]", out=str(out), memory=memory)
     assert not out.exists()
