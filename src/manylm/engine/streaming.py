@@ -56,7 +56,7 @@ from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory, spill_parent
 from manylm.engine.streaming_table import SORT_KEY_FIELD, finish_table, sort_key
 from manylm.errors import DataError
-from manylm.io._ids import quote_ids
+from manylm.io._ids import blank_feature_ids_error, quote_ids
 from manylm.moderate.bstatistic import lods
 from manylm.moderate.moderated_fit import ModeratedFit
 
@@ -174,12 +174,7 @@ def refuse_invalid_ids(ids: IdStore | None, label: str) -> None:
     """The errors the in-memory engine gives for blank or repeated feature IDs, over every
     chunk."""
     if ids is not None and ids.n_blank:
-        shown = ", ".join(str(row + 1) for row in ids.blank_rows) + (
-            " ..." if ids.n_blank > len(ids.blank_rows) else "")
-        raise DataError(
-            f"{label}: {ids.n_blank} feature row(s) have a blank feature ID (data rows "
-            f"{shown}); give every row an ID in the first column or remove it"
-        )
+        raise blank_feature_ids_error(label, ids.n_blank, ids.blank_rows)
     repeated = [] if ids is None else ids.duplicates()
     if repeated:
         raise DataError(

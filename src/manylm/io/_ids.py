@@ -6,7 +6,9 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-__all__ = ["duplicated_ids", "empty_id_positions", "quote_ids"]
+from manylm.errors import DataError
+
+__all__ = ["blank_feature_ids_error", "duplicated_ids", "empty_id_positions", "quote_ids"]
 
 
 def quote_ids(ids: Sequence[object], limit: int = 10) -> str:
@@ -64,3 +66,14 @@ def empty_id_positions(ids: Sequence[str]) -> list[int]:
         Positions of the blank IDs.
     """
     return [i for i, x in enumerate(ids) if not str(x).strip()]
+
+
+def blank_feature_ids_error(label: str, n_blank: int, first_rows: Sequence[int]) -> DataError:
+    """The error for feature rows without an ID (empty, only whitespace or missing): how many,
+    and the first of their 0-based rows (up to five shown, as 1-based data rows)."""
+    shown = [str(row + 1) for row in first_rows[:5]]
+    more = " ..." if n_blank > len(shown) else ""
+    return DataError(
+        f"{label}: {n_blank} feature row(s) have a blank feature ID (data rows "
+        f"{', '.join(shown)}{more}); give every row an ID in the first column or remove it"
+    )

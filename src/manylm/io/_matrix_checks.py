@@ -12,7 +12,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from manylm.errors import DataError, InputError
-from manylm.io._ids import duplicated_ids, empty_id_positions, quote_ids
+from manylm.io._ids import (
+    blank_feature_ids_error,
+    duplicated_ids,
+    empty_id_positions,
+    quote_ids,
+)
 
 #: Cell contents read as a missing value (NaN), besides numbers.
 MISSING_VALUES: tuple[str, ...] = ("", "NA", "NaN", "nan")
@@ -60,11 +65,7 @@ def _assemble(
     blank = pc.or_kleene(pc.is_null(features), pc.equal(pc.utf8_trim_whitespace(features), ""))
     if pc.any(blank).as_py():
         rows = pc.indices_nonzero(pc.fill_null(blank, True)).to_pylist()
-        shown = ", ".join(str(r + 1) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
-        raise DataError(
-            f"{label}: {len(rows)} feature row(s) have a blank feature ID (data rows {shown}); "
-            f"give every row an ID in the first column or remove it"
-        )
+        raise blank_feature_ids_error(label, len(rows), rows)
     feature_ids = features.to_numpy(zero_copy_only=False)
     index = pd.Index(feature_ids, name="feature")
     dups = duplicated_ids(index)
