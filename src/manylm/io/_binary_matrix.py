@@ -128,6 +128,31 @@ def _parquet_fault(p: Path, label: str, error: BaseException) -> ManylmError:
                       f"truncated or not Parquet: write it again")
 
 
+#: Row groups smaller than this (in a file of more rows) are read whole by pyarrow: the block
+#: reader's cost per row group (a check of the file, a memory map, a call) then dominates
+#: (10^5 x 12 float64 in row groups of 50 rows: 1.39 s against 0.68 s).
+FEW_ROWS = 4096
+
+
+def _read_parquet_numbers(
+    p: Path, target: np.dtype[Any] | None
+) -> tuple[pa.Array, list[str], np.ndarray] | None:
+    """A Parquet matrix of numbers read through the block reader (see the module notes), or
+    None when the file needs the general reader: the block reader refused it (a text column,
+    say), or found a fault that the general reader reports in its own words (an infinite value:
+    which feature and sample; a corrupt page: read again to name the row group)."""
+    from manylm.io.parquet_blocks import ParquetBlockSource
+
+    try:
+        source = ParquetBlockSource(p)
+        if source.natural_block_rows < FEW_ROWS < source.n_features:
+            return None  # many small row groups: each costs a check, a map and a call
+        # the rows stored by column into one array: no interleaving of the samples
+        return _read_through_blocks(source, target, by_column=True)
+    except ManylmError:
+        return None
+
+
 def _parquet_feature_ids(col: pa.ChunkedArray, name: str, label: str) -> pa.Array:
     t = col.type
     if pa.types.is_dictionary(t):
@@ -181,39 +206,7 @@ def _read_h5ad(
 
 
 # --------------------------------------------------------------------------------------------
-# Zarr and HDF5 (the layout manylm convert writes)
-
-
-#: Row groups smaller than this (in a file of more rows) are read whole by pyarrow: the block
-#: reader's cost per row group (a check of the file, a memory map, a call) then dominates
-#: (10^5 x 12 float64 in row groups of 50 rows: 1.39 s against 0.68 s).
-FEW_ROWS = 4096
-
-
-def _read_parquet_numbers(
-    p: Path, target: np.dtype[Any] | None
-) -> tuple[pa.Array, list[str], np.ndarray] | None:
-    """A Parquet matrix of numbers read through the block reader (see the module notes), or
-    None when the file needs the general reader: the block reader refused it (a text column,
-    say), or found a fault that the general reader reports in its own words (an infinite value:
-    which feature and sample; a corrupt page: read again to name the row group)."""
-    from manylm.io.feature_blocks import id_array
-    from manylm.io.parquet_blocks import ParquetBlockSource
-
-    try:
-        source = ParquetBlockSource(p)
-        n_features, n_samples = source.n_features, len(source.sample_ids)
-        if source.natural_block_rows < FEW_ROWS < n_features:
-            return None  # many small row groups: each costs a check, a map and a call
-        # the rows stored by column into one array: no interleaving of the samples
-        into = np.empty((n_features, n_samples), dtype=source.dtype, order="F")
-        block = source.read(0, n_features, order="A", buffer=into)
-    except ManylmError:
-        return None
-    values = block.values.T  # samples x features, as the other readers give them
-    if target is not None and values.dtype != target:
-        values = values.astype(target)
-    return id_array(block.ids), [str(s) for s in source.sample_ids], values
+# Zarr and HDF5 (the layout manylm convert writes), and numeric Parquet: through the block readers
 
 
 def _read_block_store(
@@ -225,10 +218,23 @@ def _read_block_store(
     view of the rows read: no copy beyond the read, unless ``target`` asks for another dtype.
     """
     from manylm.io.block_sources import open_feature_blocks
+
+    return _read_through_blocks(open_feature_blocks(p), target, by_column=False)
+
+
+def _read_through_blocks(
+    source: Any, target: np.dtype[Any] | None, *, by_column: bool
+) -> tuple[pa.Array, list[str], np.ndarray]:
+    """Every row of a block source in one read: IDs, sample IDs and the values samples x
+    features (a transposed view of the rows read: no copy beyond the read, unless ``target``
+    asks for another dtype). ``by_column``: into one Fortran-ordered array, the sample columns
+    copied as stored (Parquet), else as the reader lays them out."""
     from manylm.io.feature_blocks import id_array
 
-    source = open_feature_blocks(p)
-    block = source.read(0, source.n_features)
+    n_features = source.n_features
+    into = (np.empty((n_features, len(source.sample_ids)), dtype=source.dtype, order="F")
+            if by_column else None)
+    block = source.read(0, n_features, order="A" if by_column else "C", buffer=into)
     values = block.values.T
     if target is not None and values.dtype != target:
         values = values.astype(target)
