@@ -280,6 +280,31 @@ def test_parquet_with_integer_ids_and_columns(tmp_path: Path) -> None:
     np.testing.assert_array_equal(block.values, [[1, 0.5], [2, np.nan], [3, 2.0]])
 
 
+def test_parquet_with_a_pandas_range_index_reads_its_numbers_as_ids(tmp_path: Path) -> None:
+    """A RangeIndex (metadata only, no column) gives every block its rows' numbers, across
+    row groups; every column is a sample."""
+    values = make_values(np.float64)
+    frame = pd.DataFrame(values, columns=SAMPLES, index=pd.RangeIndex(5, 5 + 3 * N_FEATURES, 3))
+    frame.to_parquet(tmp_path / "r.parquet", row_group_size=STORED_ROWS)
+    source = open_feature_blocks(tmp_path / "r.parquet")
+    assert source.sample_ids == SAMPLES
+    block = source.read(100, 300)
+    assert list(block.feature_ids) == [str(5 + 3 * i) for i in range(100, 300)]
+    np.testing.assert_array_equal(block.values, values[100:300])
+
+
+def test_parquet_faults_found_at_open_or_read_are_errors_naming_them(tmp_path: Path) -> None:
+    pq.write_table(pa.Table.from_arrays([pa.array(["a", "b"]), pa.array([1.0, 2.0])] * 2,
+                                        names=["id", "S1", "id", "S2"]), tmp_path / "d.parquet")
+    with pytest.raises(InputError, match="several columns named 'id'"):
+        open_feature_blocks(tmp_path / "d.parquet")
+    pq.write_table(pa.table({"id": ["a", "b"], "S1": pa.array([-(2**62), 0], pa.int64())}),
+                   tmp_path / "big.parquet")
+    with pytest.raises(DataError, match=r"'S1' holds -4611686018427387904 for feature 'a' "
+                                        r"\(row 0; 1 such value"):
+        open_feature_blocks(tmp_path / "big.parquet").read(0, 2)
+
+
 def test_csr_anndata_is_read_but_warned_about(tmp_path: Path) -> None:
     values = np.nan_to_num(make_values(np.float32))
     path = write_h5ad(tmp_path / "csr.h5ad", values, "csr")

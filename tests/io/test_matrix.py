@@ -292,7 +292,7 @@ def test_parquet_float32(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("layout", ["first column", "pandas index", "float32", "ints, nulls",
-                                    "integer IDs", "row groups"])
+                                    "integer IDs", "row groups", "RangeIndex"])
 @pytest.mark.parametrize("dtype", [np.float64, None])
 def test_parquet_of_numbers_reads_as_the_general_reader_does(tmp_path: Path, monkeypatch,
                                                              layout: str, dtype) -> None:
@@ -308,6 +308,8 @@ def test_parquet_of_numbers_reads_as_the_general_reader_does(tmp_path: Path, mon
     path = tmp_path / "m.parquet"
     if layout == "pandas index":
         df.to_parquet(path)
+    elif layout == "RangeIndex":
+        df.reset_index(drop=True).to_parquet(path)
     elif layout == "float32":
         df.astype(np.float32).reset_index().to_parquet(path, index=False)
     elif layout == "ints, nulls":
@@ -325,6 +327,47 @@ def test_parquet_of_numbers_reads_as_the_general_reader_does(tmp_path: Path, mon
     monkeypatch.setattr(_binary_matrix, "_read_parquet_numbers", lambda p, target: None)
     theirs = read_matrix(path, dtype=dtype)
     pd.testing.assert_frame_equal(ours, theirs)
+
+
+def test_parquet_pandas_range_index_gives_the_ids_pandas_reads_back(tmp_path: Path) -> None:
+    """``DataFrame.to_parquet`` stores a RangeIndex in the metadata only, no column: when the
+    first column holds sample values, the IDs are its numbers (as text), as
+    ``pandas.read_parquet`` restores them; a first column of text is still the IDs
+    (``df.reset_index().to_parquet()`` stores a RangeIndex too)."""
+    df = frame().set_axis(pd.RangeIndex(10, 20, 2))
+    path = tmp_path / "m.parquet"
+    df.to_parquet(path)
+    got = read_matrix(path)
+    assert list(got.index) == ["10", "12", "14", "16", "18"]
+    assert list(got.columns) == ["001", "S2", "S3"]
+    np.testing.assert_array_equal(got.to_numpy(), df.to_numpy())
+    df.reset_index(names="feature").to_parquet(path)  # a RangeIndex, and the IDs in a column
+    assert list(read_matrix(path).index) == ["10", "12", "14", "16", "18"]
+    frame().reset_index().to_parquet(path)
+    pd.testing.assert_frame_equal(read_matrix(path), frame())
+
+
+@pytest.mark.parametrize("general", [False, True])
+def test_parquet_integer_too_large_for_a_double_is_named(tmp_path: Path, monkeypatch,
+                                                          general: bool) -> None:
+    from manylm.io import _binary_matrix
+
+    if general:
+        monkeypatch.setattr(_binary_matrix, "_read_parquet_numbers", lambda p, target: None)
+    path = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"feature": ["a", "b", "c"], "S1": [1.0, 2.0, 3.0],
+                             "S2": pa.array([1, 2**64 - 1, 3], pa.uint64())}), path)
+    with pytest.raises(DataError, match=r"sample column 'S2' holds 18446744073709551615 for "
+                                        r"feature 'b' \(row 1; .*beyond 2\^53.*null or NaN"):
+        read_matrix(path)
+
+
+def test_parquet_columns_of_one_name_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array(["a", "b"]), pa.array([1.0, 2.0]),
+                                         pa.array([3.0, 4.0])], names=["id", "id", "S1"]), path)
+    with pytest.raises(InputError, match=r"several columns named 'id'.*rename"):
+        read_matrix(path)
 
 
 def test_parquet_nulls_and_ints(tmp_path: Path) -> None:

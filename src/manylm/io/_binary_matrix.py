@@ -38,21 +38,16 @@ def _read_parquet(
         table = pq.read_table(p, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as exc:
         raise _parquet_fault(p, label, exc) from exc
-    if table.num_columns == 0:
-        raise InputError(f"{label}: the Parquet file has no columns")
+    from manylm.io.parquet_blocks import feature_id_layout, float64_values
+
     names = table.column_names
-    id_pos = 0
-    meta = table.schema.pandas_metadata
-    index_columns = (meta or {}).get("index_columns", [])
-    stored = [c for c in index_columns if isinstance(c, str)]
-    if len(stored) > 1:
-        raise InputError(
-            f"{label}: the Parquet file stores a {len(stored)}-level index; write it with a "
-            f"single feature ID index or with the feature IDs as the first column"
-        )
-    if stored and stored[0] in names:
-        id_pos = names.index(stored[0])
-    features = _parquet_feature_ids(table.column(id_pos), names[id_pos], label)
+    layout = feature_id_layout(table.schema, label)
+    if layout.column is None:
+        features = pc.cast(layout.range_ids(0, table.num_rows), pa.string())
+        id_pos = -1
+    else:
+        id_pos = names.index(layout.column)
+        features = pc.cast(table.column(id_pos), pa.string()).combine_chunks()
     sample_pos = [k for k in range(len(names)) if k != id_pos]
     samples = [names[k] for k in sample_pos]
     _check_sample_ids(samples, label, kind)
@@ -103,7 +98,7 @@ def _read_parquet(
     values = np.empty((len(columns), table.num_rows), dtype=target)
     for j, col in enumerate(columns):
         if not pa.types.is_floating(col.type):
-            col = pc.cast(col, pa.float64())
+            col = float64_values(col, label, samples[j], 0, features)
         values[j] = col.to_numpy()
     return features, samples, values
 
@@ -151,23 +146,6 @@ def _read_parquet_numbers(
         return _read_through_blocks(source, target, by_column=True)
     except ManylmError:
         return None
-
-
-def _parquet_feature_ids(col: pa.ChunkedArray, name: str, label: str) -> pa.Array:
-    t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.cast(t.value_type)
-        t = col.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        pass
-    elif pa.types.is_integer(t):
-        pass  # integer IDs (e.g. Entrez gene IDs) become their decimal strings
-    else:
-        raise DataError(
-            f"{label}: the feature ID column {name!r} has type {t}; it must hold strings "
-            f"(store the feature IDs as the first column, of string type)"
-        )
-    return pc.cast(col, pa.string()).combine_chunks()
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -29,10 +30,12 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from manylm.errors import DataError, InputError
+from manylm.io._ids import duplicated_ids, quote_ids
 from manylm.io._matrix_checks import _check_sample_ids
 from manylm.io.block_sources import BlockSourceBase, rows_label
 
-__all__ = ["ParquetBlockSource", "ParquetMatrixWriter"]
+__all__ = ["FeatureIdLayout", "ParquetBlockSource", "ParquetMatrixWriter", "feature_id_layout",
+           "float64_values"]
 
 
 class ParquetBlockSource(BlockSourceBase):
@@ -65,22 +68,13 @@ class ParquetBlockSource(BlockSourceBase):
         self._file_path = Path(path)
         parquet = self._open()
         schema = parquet.schema_arrow
-        if len(schema.names) < 2:
+        self._ids = feature_id_layout(schema, self.path)
+        self.sample_ids = [name for name in schema.names if name != self._ids.column]
+        if not self.sample_ids:
             raise InputError(
                 f"{self.path}: the Parquet file has {len(schema.names)} column(s); a matrix "
                 f"needs the feature IDs and one column per sample"
             )
-        self._id_column = _feature_id_column(schema, self.path)
-        id_type = schema.field(self._id_column).type
-        if pa.types.is_dictionary(id_type):
-            id_type = id_type.value_type
-        if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type)
-                or pa.types.is_string_view(id_type) or pa.types.is_integer(id_type)):
-            raise DataError(
-                f"{self.path}: the feature ID column {self._id_column!r} has type {id_type}; it "
-                f"must hold strings (store the feature IDs as the first column, of string type)"
-            )
-        self.sample_ids = [name for name in schema.names if name != self._id_column]
         _check_sample_ids(self.sample_ids, self.path, "expression")
         all_float32 = True
         for name in self.sample_ids:
@@ -154,9 +148,10 @@ class ParquetBlockSource(BlockSourceBase):
         parquet = state.__dict__.get("file") or self._open()
         state.file = parquet
         mapped = self._mapped(parquet, start, stop)
+        id_columns = [] if self._ids.column is None else [self._ids.column]
         try:
             table = (mapped or parquet).read_row_group(
-                index, columns=[self._id_column, *names], use_threads=True,
+                index, columns=[*id_columns, *names], use_threads=True,
                 use_pandas_metadata=False)
         except (pa.ArrowException, OSError) as error:
             raise self._corrupt(f"row group {index}", start, stop, error) from error
@@ -169,12 +164,14 @@ class ParquetBlockSource(BlockSourceBase):
                 f"{table.num_rows} rows instead of {stop - start}; the file is corrupt: write "
                 f"it again"
             )
-        feature_ids = _id_strings(table.column(0), self.path, start)
+        if self._ids.column is None:
+            feature_ids = self._ids.range_ids(start, stop)
+        else:
+            feature_ids = _id_strings(table.column(0), self.path, start)
         columns = []
-        for k in range(1, table.num_columns):
-            column = table.column(k)
+        for name, column in zip(names, table.columns[len(id_columns):], strict=True):
             if not pa.types.is_floating(column.type):
-                column = pc.cast(column, pa.float64())
+                column = float64_values(column, self.path, name, start, feature_ids)
             columns.append(np.asarray(column.to_numpy(), dtype=self.dtype))
         return feature_ids, columns
 
@@ -185,18 +182,91 @@ def _file_stamp(path: Path) -> tuple[int, float, str]:
     return status.st_size, status.st_mtime, socket.gethostname()
 
 
-def _feature_id_column(schema: pa.Schema, label: str) -> str:
-    """The stored pandas index when it is a single column, else the first column."""
-    stored = [c for c in (schema.pandas_metadata or {}).get("index_columns", [])
-              if isinstance(c, str)]
-    if len(stored) > 1:
+class FeatureIdLayout(NamedTuple):
+    """Where a Parquet matrix keeps its feature IDs: a ``column``, or (``column`` None) a pandas
+    RangeIndex that ``DataFrame.to_parquet`` stored as numbers in the file's metadata, no
+    column: the IDs are then ``range_start + range_step * row``, as pandas reads them back."""
+
+    column: str | None
+    range_start: int = 0
+    range_step: int = 1
+
+    def range_ids(self, start: int, stop: int) -> pa.Array:
+        """The IDs of rows ``start:stop`` of a RangeIndex, as text."""
+        rows = np.arange(start, stop, dtype=np.int64) * self.range_step + self.range_start
+        return pc.cast(pa.array(rows), pa.large_string())
+
+
+def feature_id_layout(schema: pa.Schema, label: str) -> FeatureIdLayout:
+    """Where the feature IDs of a Parquet matrix are: the stored pandas index when it is one
+    column, else the first column, which must hold text or integers; when it holds other
+    numbers, the pandas RangeIndex the file stores, if any.
+
+    Raises InputError for a file without columns, with two columns of one name, or with an
+    index of several levels; DataError when the ID column holds neither text nor integers.
+    """
+    names = schema.names
+    if not names:
+        raise InputError(f"{label}: the Parquet file has no columns")
+    repeated = duplicated_ids(names)
+    if repeated:
         raise InputError(
-            f"{label}: the Parquet file stores a {len(stored)}-level index; write it with a "
+            f"{label}: the Parquet file has several columns named {quote_ids(repeated, 5)}; "
+            f"every column (the feature IDs, then one per sample) needs a name of its own: "
+            f"rename the repeated columns and write the file again"
+        )
+    index = (schema.pandas_metadata or {}).get("index_columns", [])
+    if len(index) > 1:
+        raise InputError(
+            f"{label}: the Parquet file stores a {len(index)}-level index; write it with a "
             f"single feature ID index or with the feature IDs as the first column"
         )
-    if stored and stored[0] in schema.names:
-        return stored[0]
-    return schema.names[0]
+    column = index[0] if index and isinstance(index[0], str) and index[0] in names else names[0]
+    id_type = schema.field(column).type
+    if pa.types.is_dictionary(id_type):
+        id_type = id_type.value_type
+    if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type)
+            or pa.types.is_string_view(id_type) or pa.types.is_integer(id_type)):
+        if index and isinstance(index[0], dict) and index[0].get("kind") == "range":
+            # no ID column, only the row numbers pandas keeps (not when the first column
+            # holds text or integers: df.reset_index().to_parquet() keeps them too)
+            return FeatureIdLayout(None, int(index[0].get("start", 0)),
+                                   int(index[0].get("step", 1)))
+        raise DataError(
+            f"{label}: the feature ID column {column!r} has type {id_type}; it must hold "
+            f"strings (store the feature IDs as the first column, of string type)"
+        )
+    return FeatureIdLayout(column)
+
+
+#: The largest integer every integer up to which a double holds exactly (2^53).
+EXACT_INTEGERS = 2**53
+
+
+def float64_values(column: pa.ChunkedArray | pa.Array, label: str, sample: str,
+                   first_row: int, feature_ids: pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A sample column of integers (or other numbers) as float64, rows ``first_row`` on.
+
+    Raises DataError naming the first integer beyond +-2^53, which a double would round (in a
+    matrix of measurements, usually a code for a missing value).
+    """
+    try:
+        return pc.cast(column, pa.float64())
+    except pa.ArrowInvalid as error:
+        if not pa.types.is_integer(column.type):
+            raise
+        values = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
+        values = values.combine_chunks().to_numpy(zero_copy_only=False)
+        big = np.flatnonzero(np.abs(values.astype(np.float64)) > EXACT_INTEGERS)
+        if not big.size:
+            raise
+        at = int(big[0])
+        raise DataError(
+            f"{label}: sample column {sample!r} holds {int(values[at])} for feature "
+            f"{feature_ids[at].as_py()!r} (row {first_row + at:,}; {big.size:,} such value(s) "
+            f"in {rows_label(first_row, first_row + len(values))}): an integer too large to "
+            f"fit exactly (beyond 2^53); if it codes a missing value, write it as null or NaN"
+        ) from error
 
 
 def _id_strings(column: pa.ChunkedArray, label: str, first_row: int) -> pa.Array:
