@@ -146,6 +146,18 @@ def test_ctrl_c_while_starting_is_one_line(capsys, monkeypatch, how: str) -> Non
     assert signal.getsignal(signal.SIGINT) is handler
 
 
+def test_the_streaming_engine_is_imported_with_the_start_up() -> None:
+    """The fit's streaming and Dask engines load with the verbs (under the start-up's held
+    interruptions), not in the middle of a run; Dask itself only when asked for."""
+    code = ("import sys, importlib\n"
+            "importlib.import_module('manylm.cli.main').build_parser()\n"
+            "print(sorted(m for m in ('manylm.engine.streaming', 'manylm.engine.dask_backend',\n"
+            "    'distributed') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["['manylm.engine.dask_backend',", "'manylm.engine.streaming']"]
+
+
 def test_kill_while_starting_is_one_line() -> None:
     """``kill`` (SIGTERM) while the verbs' modules are imported: noted like Ctrl-C, the start-up
     finished, the usual message and status (in a process of its own: the signal's default

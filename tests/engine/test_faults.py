@@ -217,6 +217,38 @@ def test_full_standard_output_is_one_line() -> None:
 
 
 @pytest.mark.usefixtures("default_ctrl_c")
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_interruption_during_a_runs_imports_is_raised_when_they_end(how: signal.Signals) -> None:
+    """Imports made during a run (Dask's) hold Ctrl-C and kill to the end of the block, then
+    raise it, remembered as the run's; a second one is raised at once; the run's handlers are
+    back after."""
+    from manylm.engine.run_control import (
+        interruptions_held,
+        raise_if_interrupted,
+        sigterm_as_interrupt,
+    )
+
+    passed = []
+    with sigterm_as_interrupt():
+        handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        with pytest.raises(KeyboardInterrupt), interruptions_held():
+            os.kill(os.getpid(), how)
+            time.sleep(0.05)  # the handler runs between two bytecodes: noted only
+            passed.append(True)
+        assert passed == [True]
+        with pytest.raises(KeyboardInterrupt):
+            raise_if_interrupted()
+        with pytest.raises(KeyboardInterrupt), interruptions_held():
+            os.kill(os.getpid(), how)
+            time.sleep(0.05)
+            os.kill(os.getpid(), how)  # a block that does not end: raised here
+            time.sleep(0.05)
+            passed.append(True)
+        assert passed == [True]
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize(("how", "nested"), [(signal.SIGINT, False), (signal.SIGTERM, True)],
                          ids=["ctrl-c", "kill, then a nested run"])
 def test_interruption_swallowed_in_a_finaliser_still_stops_the_output(

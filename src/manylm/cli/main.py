@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from manylm.errors import ManylmError
 
@@ -62,51 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     scan_command.add_parser(verbs)
     report_command.add_parser(verbs)
     convert_command.add_parser(verbs)
+    # The fit's streaming and Dask engines (~30 ms) load with the start-up, under its held
+    # interruptions, rather than in the middle of a run.
+    importlib.import_module("manylm.cli.streaming_fit")
     return parser
-
-
-@contextlib.contextmanager
-def _interruptions_deferred() -> Iterator[threading.Event]:
-    """Ctrl-C and ``kill`` (SIGTERM) are noted, not raised, in this block: the set event says
-    one came.
-
-    For the start-up, which imports the verbs' modules (about a second: pandas, SciPy, numba,
-    pyarrow). A KeyboardInterrupt raised inside an import can be swallowed by a library's own
-    ``except`` and leave a module's import lock held: the run then went on and hung on that
-    lock as soon as a thread imported the module. A second signal is raised at once (an
-    import that never ends). Only Python's default handlers are replaced, and only in the main
-    thread (an embedding program keeps its own).
-    """
-    noted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield noted
-        return
-
-    def note(signum: int, frame: object) -> None:
-        if noted.is_set():  # a second one: an import that does not end (a hung file system)
-            raise KeyboardInterrupt
-        noted.set()
-
-    replaced = {}
-    for signum, default in ((signal.SIGINT, signal.default_int_handler),
-                            (signal.SIGTERM, signal.SIG_DFL)):
-        if signal.getsignal(signum) is default:
-            replaced[signum] = signal.signal(signum, note)
-    try:
-        yield noted
-    finally:
-        for signum, previous in replaced.items():
-            signal.signal(signum, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``manylm`` with ``argv`` (default: the process arguments); return the exit status."""
+    from manylm.engine.run_control import interruptions_held
+
     try:
-        with _interruptions_deferred() as interrupted:
+        with interruptions_held():
             parser = build_parser()  # imports the verbs' modules: most of the start-up
-        if interrupted.is_set():
-            raise KeyboardInterrupt
-    except KeyboardInterrupt:  # noted, or raised where the handlers stayed (not main thread)
+    except KeyboardInterrupt:  # held to the end, or raised where the handlers stayed
         sys.stderr.write("manylm: interrupted; no output was written.\n")
         return 130
     args = parser.parse_args(argv)

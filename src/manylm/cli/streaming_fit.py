@@ -22,10 +22,14 @@ from manylm.cli.fit_record import build_run_record
 from manylm.cli.options import notices_to_stderr
 from manylm.cli.progress import FeatureProgress
 from manylm.design import design_matrix
+from manylm.engine.dask_backend import connect, run_prepared_on_dask
 from manylm.engine.plan import choose_engine as _choose_engine
 from manylm.engine.plan import format_bytes, in_memory_bytes, parse_memory
+from manylm.engine.run_inputs import prepare_run
+from manylm.engine.streaming import run_prepared
 from manylm.errors import InputError
 from manylm.io import align_samples, check_table_path, read_sample_sheet, write_run_record
+from manylm.io.block_sources import open_feature_blocks
 from manylm.io.feature_blocks import FeatureBlockSource
 
 __all__ = ["choose_engine", "parse_memory", "run_streaming_fit"]
@@ -115,8 +119,6 @@ def _open(path: str, *, memory: int | None, dask: str | None,
     the in-memory reader (:func:`manylm.io.read_matrix`): it reads text matrices and Parquet
     text columns, and its message (a missing file, a directory) does not speak of streaming.
     """
-    from manylm.io.block_sources import open_feature_blocks
-
     try:
         return open_feature_blocks(path)
     except InputError as error:
@@ -181,9 +183,6 @@ class _RecordInBackground:
 
 def _run_streamed(request: FitRequest, source: FeatureBlockSource, *, memory: int | None,
                   dask: str | None) -> None:
-    from manylm.engine.run_inputs import prepare_run
-    from manylm.engine.streaming import run_prepared
-
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     with notices_to_stderr(request.quiet) as notices:
@@ -214,8 +213,6 @@ def _run_streamed(request: FitRequest, source: FeatureBlockSource, *, memory: in
                                      notices, {})
         out = request.out if request.out not in (None, "-") else "-"
         if dask is not None:
-            from manylm.engine.dask_backend import connect, run_prepared_on_dask
-
             with connect(dask) as client:
                 result = run_prepared_on_dask(run, client=client, out=out, memory=memory)
         else:

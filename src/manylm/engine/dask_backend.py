@@ -68,6 +68,7 @@ from manylm.engine.prior_reduce import (
     scalar_prior,
     share_of_top,
 )
+from manylm.engine.run_control import interruptions_held
 from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory, spill_parent
 from manylm.engine.streaming import (
@@ -114,12 +115,13 @@ def connect(address: str, *, timeout: str = "20s") -> Iterator[Any]:
     take 10.1-10.7 s and 2.1-2.2 GB (``bench/README.md``). BLAS runs one thread per task
     while the cluster lives, as Dask sets it in the worker processes it spawns.
     """
-    dask = _dask()
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise InputError("--dask needs dask.distributed: pip install 'dask[distributed]'.") \
-            from None
+    with interruptions_held():  # about a second of imports: see interruptions_held
+        dask = _dask()
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise InputError("--dask needs dask.distributed: pip install "
+                             "'dask[distributed]'.") from None
     if address == "local":
         from threadpoolctl import threadpool_limits
 

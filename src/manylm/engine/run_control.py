@@ -1,4 +1,5 @@
-"""What a long run needs from its process: SIGTERM as an interruption, memory handed back.
+"""What a long run needs from its process: SIGTERM as an interruption, interruptions held
+during imports, memory handed back.
 
 And the wall-clock and CPU time of each phase, for the run record and the benchmarks.
 """
@@ -12,7 +13,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["phase_timer", "raise_if_interrupted", "release_freed_memory", "sigterm_as_interrupt"]
+__all__ = ["interruptions_held", "phase_timer", "raise_if_interrupted", "release_freed_memory",
+           "sigterm_as_interrupt"]
 
 
 @contextlib.contextmanager
@@ -98,4 +100,44 @@ def _interrupt(signum: int, frame: Any) -> None:
 def raise_if_interrupted() -> None:
     """Raise KeyboardInterrupt if the current run was interrupted, even if that was swallowed."""
     if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptions_held() -> Iterator[None]:
+    """Ctrl-C and ``kill`` (SIGTERM) in the block are noted, then raised as KeyboardInterrupt
+    when it ends; a second one is raised at once (an import that never ends: a hung file
+    system).
+
+    For blocks that import modules: the start-up, which imports the verbs' modules (about a
+    second: pandas, SciPy, numba, pyarrow), and the imports a run makes on the way (Dask's
+    ``distributed``). A KeyboardInterrupt raised inside an import can be swallowed by a
+    library's own ``except`` and leave a module's import lock held: a run then went on and hung
+    on that lock as soon as a thread imported the module. Handlers are replaced only in the
+    main thread, and only Python's default ones or a run's own (:func:`sigterm_as_interrupt`,
+    which also remembers the interruption): an embedding program keeps its own.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted = threading.Event()
+    replaced: dict[signal.Signals, Any] = {}
+
+    def note(signum: int, frame: Any) -> None:
+        if _interrupt in replaced.values():  # in a run: remembered, as its handler does
+            _INTERRUPTED.set()
+        if noted.is_set():
+            raise KeyboardInterrupt
+        noted.set()
+
+    for number, default in ((signal.SIGINT, signal.default_int_handler),
+                            (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(number) in (default, _interrupt):
+            replaced[number] = signal.signal(number, note)
+    try:
+        yield
+    finally:
+        for number, previous in replaced.items():
+            signal.signal(number, previous)
+    if noted.is_set():
         raise KeyboardInterrupt
