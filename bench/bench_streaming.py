@@ -73,6 +73,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_common import measure_new_memory  # noqa: E402 - shared helpers
 from bench_core import CPU, log, run_metadata, wait_for_quiet  # noqa: E402 - shared helpers
 from make_synthetic import size_label  # noqa: E402 - the generator's file names
 
@@ -483,7 +484,13 @@ def print_summary(results: dict[str, Any]) -> None:
                      f"{rl['peak_rss_bytes'] / GB:.2f} GB); R/streaming "
                      f"{rl['seconds'] / r['streaming']['seconds']:.1f}x")
         print(line)
+    if "new_memory" in results:
+        print("new memory  the first write of 1 GiB " + ", ".join(
+            f"{m['first_write_s']:.2f} s (then {m['second_write_s']:.2f} s)"
+            for m in results["new_memory"]) + " (at the start, at the end)")
     for name, r in results.items():
+        if not isinstance(r, dict):
+            continue
         for target, ok in (r.get("targets") or {}).items():
             print(f"target {name}: {target}: {'PASS' if ok else 'MISS'}")
 
@@ -507,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     log(f"free space in {DATA_DIR.parent}: {shutil.disk_usage(DATA_DIR.parent).free / GB:.0f} GB")
     results: dict[str, Any] = {}
+    new_memory = [measure_new_memory()]
+    log(f"new memory: the first write of 1 GiB {new_memory[0]['first_write_s']:.2f} s, the "
+        f"second {new_memory[0]['second_write_s']:.2f} s")
     with tempfile.TemporaryDirectory(dir=DATA_DIR.parent, prefix="streaming-out-") as folder:
         scratch = Path(folder)
         warm_compiled_code(scratch)
@@ -527,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.rmtree(leftover)
                 else:
                     leftover.unlink()
+    new_memory.append(measure_new_memory())
+    results["new_memory"] = new_memory
     print_summary(results)
     if not args.keep_data:
         shutil.rmtree(DATA_DIR, ignore_errors=True)
