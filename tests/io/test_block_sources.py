@@ -390,6 +390,17 @@ def test_corrupt_hdf5_chunk_is_named_with_its_rows(tmp_path: Path) -> None:
         list(source.blocks(1000))
 
 
+def test_a_block_of_missing_values_only_is_read(tmp_path: Path) -> None:
+    """Every value of a block NaN (missing) is not an infinite value: the block is read."""
+    values = make_values(np.float64)
+    values[100:300] = np.nan
+    path = write_parquet(tmp_path / "nan.parquet", values)
+    convert_matrix(path, tmp_path / "nan.zarr", row_group_rows=STORED_ROWS)
+    for stored in (path, tmp_path / "nan.zarr"):
+        block = open_feature_blocks(stored).read(100, 300)
+        assert np.isnan(block.values).all()
+
+
 def test_infinite_value_is_refused_naming_the_rows(tmp_path: Path) -> None:
     values = make_values(np.float64)
     values[517, 3] = -np.inf

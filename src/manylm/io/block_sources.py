@@ -378,8 +378,9 @@ class BlockSourceBase:
         stop: int, positions: NDArray[np.intp] | None,
     ) -> None:
         # max/min ignoring NaN find an infinity without a boolean temporary of the block's size
-        if values.size == 0 or (np.fmax.reduce(values, axis=None) < np.inf
-                                and np.fmin.reduce(values, axis=None) > -np.inf):
+        # (a block of NaN only, every value missing, gives NaN: no infinity)
+        if values.size == 0 or not (np.fmax.reduce(values, axis=None) == np.inf
+                                    or np.fmin.reduce(values, axis=None) == -np.inf):
             return
         bad = np.isinf(values)
         row = int(np.argmax(bad.any(axis=1)))
