@@ -97,6 +97,40 @@ def test_kill_after_the_table_leaves_nothing(capsys, inputs, monkeypatch,
     assert signal.getsignal(signal.SIGTERM) == previous
 
 
+@pytest.mark.parametrize(("arguments", "written", "read"), [
+    (["fit", "m.tsv", "--samples", "s.tsv", "--design", "~ g", "--out", "s.tsv"],
+     "--out s.tsv: it", "--samples (s.tsv)"),
+    (["fit", "m.tsv", "--samples", "s.tsv", "--design", "~ g", "--weights", "w.tsv", "--out",
+      "./w.tsv", "--memory", "300M"], "--out ./w.tsv: it", "--weights (w.tsv)"),
+    (["fit", "m.tsv", "--samples", "s.tsv", "--design", "~ g", "--out", "t.tsv", "--report",
+      "link.tsv"], "--report link.tsv: it", "EXPRESSION (m.tsv)"),
+    (["fit", "m.tsv", "--samples", "s.tsv", "--design", "~ g", "--out", "r"],
+     "--out r: its run record r.run.json", "--samples (s.tsv)"),
+    (["combat", "m.tsv", "--samples", "s.tsv", "--batch", "g", "--out", "m.tsv"],
+     "--out m.tsv: it", "EXPRESSION (m.tsv)"),
+    (["sva", "m.tsv", "--samples", "s.tsv", "--design", "~ g", "--out", "sv.tsv",
+      "--probabilities", "s.tsv"], "--probabilities s.tsv: it", "--samples (s.tsv)"),
+    (["report", "s.tsv", "--out", "s.tsv"], "--out s.tsv: it", "RUN_RECORD (s.tsv)"),
+    (["scan", "m.tsv", "--phenotypes", "s.tsv", "--out", "m.tsv"], "--out m.tsv: it",
+     "GENOTYPES (m.tsv)"),
+])
+def test_an_output_over_an_input_is_refused_before_any_work(
+        capsys, tmp_path: Path, monkeypatch, arguments: list[str], written: str,
+        read: str) -> None:
+    """An output (a table, a report, a run record) named as one of the inputs, however
+    spelled (``./``, a link), is refused: it would replace the input (the file is kept)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("m.tsv", "s.tsv", "w.tsv"):
+        (tmp_path / name).write_text(f"{name}\n")
+    (tmp_path / "r.run.json").symlink_to("s.tsv")
+    (tmp_path / "link.tsv").symlink_to("m.tsv")
+    result = in_process(capsys, *arguments)
+    assert_user_error(result, written, f"is the file given as {read}",
+                      "choose another output name", only_line=True)
+    assert all((tmp_path / name).read_text() == f"{name}\n" for name in ("m.tsv", "s.tsv",
+                                                                         "w.tsv"))
+
+
 def test_leftovers_of_killed_runs_are_removed(capsys, inputs) -> None:
     """A spill folder and a temporary table of a process killed outright (SIGKILL) go at the
     next run into the same folder, even one that does not stream; those of a live process

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manylm.cli.file_roles import declare_files
 from manylm.cli.options import MATRIX_FORMATS, add_checksum_option, notices_to_stderr
 from manylm.errors import InputError
 from manylm.io import (
@@ -64,6 +65,8 @@ def add_parser(verbs: Any) -> None:
     add_checksum_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no notes on stderr")
     parser.set_defaults(run=run)
+    declare_files(parser, inputs=("expression", "samples"),
+                  outputs=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

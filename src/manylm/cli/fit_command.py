@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 import manylm
+from manylm.cli.file_roles import declare_files
 from manylm.cli.fit_record import build_run_record
 from manylm.cli.fit_surrogates import add_surrogates, parse_surrogate_count
 from manylm.cli.inputs import align_weights, block_labels, prepare_counts
@@ -133,6 +134,8 @@ def add_parser(verbs: Any) -> None:
     add_checksum_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no notes, no progress bar")
     parser.set_defaults(run=run)
+    declare_files(parser, inputs=("expression", "samples", "weights"),
+                  outputs=("out", "report"))
 
 
 @dataclass

@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help(sys.stderr)
         return 2
+    from manylm.cli.file_roles import refuse_outputs_over_inputs
     from manylm.engine.run_control import raise_if_interrupted, sigterm_as_interrupt
     from manylm.engine.spill import disk_full_as_error
     from manylm.io.atomic import InterruptedAfterOutput, committed_together
@@ -91,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with sigterm_as_interrupt(), disk_full_as_error("writing the output"), \
                 committed_together():
+            refuse_outputs_over_inputs(args)
             status = int(args.run(args) or 0)
             raise_if_interrupted()  # one swallowed in a finaliser: the files stay unwritten
         return status

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from manylm.cli.file_roles import declare_files
 from manylm.cli.options import notices_to_stderr
 from manylm.errors import InputError
 
@@ -34,6 +35,8 @@ def add_parser(verbs: Any) -> None:
     parser.add_argument("--title", default=None, help="title of the report")
     parser.add_argument("--quiet", action="store_true", help="no notes on stderr")
     parser.set_defaults(run=run)
+    declare_files(parser, inputs=("run_record",),
+                  outputs=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manylm.cli.file_roles import declare_files
 from manylm.cli.options import (
     MATRIX_FORMATS,
     add_checksum_option,
@@ -100,6 +101,8 @@ def add_parser(verbs: Any) -> None:
     add_checksum_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no notes, no progress bar")
     parser.set_defaults(run=run)
+    declare_files(parser, inputs=("genotypes", "phenotypes", "samples", "covariates", "positions"),
+                  outputs=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

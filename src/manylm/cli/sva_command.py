@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manylm.cli.file_roles import declare_files
 from manylm.cli.options import (
     MATRIX_FORMATS,
     add_checksum_option,
@@ -81,6 +82,8 @@ def add_parser(verbs: Any) -> None:
     add_checksum_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no notes")
     parser.set_defaults(run=run)
+    declare_files(parser, inputs=("expression", "samples", "controls"),
+                  outputs=("out", "probabilities"))
 
 
 def run(args: argparse.Namespace) -> int:
