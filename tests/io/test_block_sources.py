@@ -431,6 +431,33 @@ def test_zarr_and_hdf5_of_another_layout_are_refused(tmp_path: Path, layout: str
             open_feature_blocks(path)
 
 
+def test_anndata_without_x_is_one_error_read_whole_or_by_blocks(tmp_path: Path) -> None:
+    anndata = pytest.importorskip("anndata")
+    anndata.AnnData(obs=pd.DataFrame(index=SAMPLES),
+                    var=pd.DataFrame(index=FEATURES)).write_h5ad(tmp_path / "no_x.h5ad")
+    for read in (open_feature_blocks, read_matrix):
+        with pytest.raises(InputError, match=r"no_x.h5ad: the AnnData file has no X matrix; "
+                                             r"store the values in X"):
+            read(tmp_path / "no_x.h5ad")
+
+
+def test_zarr_ids_of_numbers_or_unreadable_metadata_are_refused(tmp_path: Path) -> None:
+    """Feature IDs stored as numbers (HDF5 refuses them too), and a member whose metadata
+    cannot be read, are one error each, naming the store and the member."""
+    values = make_values(np.float32)
+    group = zarr.open_group(tmp_path / "n.zarr", mode="w")
+    group.create_array("values", data=values)
+    group.create_array("feature_ids", data=np.arange(N_FEATURES))
+    group.create_array("sample_ids", data=np.array(SAMPLES, dtype="T"))
+    with pytest.raises(InputError, match=r"'feature_ids' has dtype int64; it must hold strings"):
+        open_feature_blocks(tmp_path / "n.zarr")
+    write_zarr(tmp_path / "m.zarr", values)
+    (tmp_path / "m.zarr" / "values" / "zarr.json").write_text("{bad")
+    with pytest.raises(InputError, match=r"m.zarr: cannot read the metadata of 'values' "
+                                         r"\(.*\); the store is damaged"):
+        open_feature_blocks(tmp_path / "m.zarr")
+
+
 @pytest.mark.parametrize("name, message", [
     ("m.tsv.gz", "convert it once with 'manylm convert"),
     ("m.csv", "convert it once"),

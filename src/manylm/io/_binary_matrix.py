@@ -169,7 +169,8 @@ def _read_h5ad(
         raise InputError(f"{label}: cannot read the file as AnnData (.h5ad): {exc}") from exc
     x = adata.X
     if x is None:
-        raise InputError(f"{label}: the AnnData file has no X matrix")
+        raise InputError(f"{label}: the AnnData file has no X matrix; store the values in X "
+                         f"(layers are not read)")
     if hasattr(x, "toarray"):
         x = x.toarray()
     x = np.asarray(x)

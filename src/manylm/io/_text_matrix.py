@@ -71,6 +71,11 @@ def _read_text(
         )
     except pa.ArrowInvalid as exc:
         _explain_text_error(exc, p, fmt, label, kind, samples, read_opts, parse_opts)
+    except (OSError, EOFError) as exc:  # a gzip stream cut short, or not gzip at all
+        raise InputError(
+            f"{label}: cannot read the file ({exc}); it may be truncated or not "
+            f"{'gzip-compressed ' if fmt.gzip else ''}text: write it again"
+        ) from exc
 
     n_features = table.num_rows
     columns: list[pa.ChunkedArray | None] = list(table.columns)

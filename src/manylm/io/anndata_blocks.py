@@ -65,9 +65,13 @@ class AnnDataBlockSource(BlockSourceBase):
         self.path = os.fspath(path)
         self._file_path = Path(path)
         adata = self._open()
-        x = adata.X
+        try:
+            x = adata.X
+        except KeyError:  # backed mode looks X up in the file
+            x = None
         if x is None:
-            raise InputError(f"{self.path}: the AnnData file has no X matrix")
+            raise InputError(f"{self.path}: the AnnData file has no X matrix; store the values "
+                             f"in X (layers are not read)")
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
             raise DataError(f"{self.path}: X has dtype {x.dtype}; expression values must be "
                             f"numbers")

@@ -457,6 +457,14 @@ def block_rows_for_bytes(n_samples: int, itemsize: int, target: int = DEFAULT_BL
     return max(1024, (rows // 1024) * 1024)
 
 
+def refuse_non_text_ids(label: str, name: str, dtype: Any, layout: str) -> None:
+    """InputError unless a Zarr/HDF5 ID array (``name``) holds text (bytes, str, or objects)."""
+    if getattr(dtype, "kind", None) not in ("O", "S", "U", "T"):
+        raise InputError(
+            f"{label}: {name!r} has dtype {dtype}; it must hold strings (expected {layout})"
+        )
+
+
 def decode_ids(ids: Any) -> NDArray[np.object_]:
     """IDs from a Zarr/HDF5/numpy string array as an object array of ``str``."""
     array = np.asarray(ids)

@@ -24,7 +24,12 @@ from numpy.typing import NDArray
 
 from manylm.errors import InputError
 from manylm.io._matrix_checks import _check_sample_ids
-from manylm.io.block_sources import BlockSourceBase, block_rows_for_bytes, decode_ids
+from manylm.io.block_sources import (
+    BlockSourceBase,
+    block_rows_for_bytes,
+    decode_ids,
+    refuse_non_text_ids,
+)
 
 __all__ = ["HDF5_LAYOUT", "HDF5BlockSource"]
 
@@ -96,11 +101,7 @@ class HDF5BlockSource(BlockSourceBase):
                 f"{members['sample_ids'].shape[0]} sample IDs (expected {HDF5_LAYOUT})"
             )
         for name in ("feature_ids", "sample_ids"):
-            if members[name].dtype.kind not in ("O", "S", "U"):
-                raise InputError(
-                    f"{self.path}: {name!r} has dtype {members[name].dtype}; it must hold "
-                    f"strings (expected {HDF5_LAYOUT})"
-                )
+            refuse_non_text_ids(self.path, name, members[name].dtype, HDF5_LAYOUT)
         try:
             self.sample_ids = [str(s) for s in decode_ids(members["sample_ids"][()])]
         except (OSError, ValueError) as error:

@@ -26,7 +26,12 @@ from numpy.typing import NDArray
 
 from manylm.errors import InputError
 from manylm.io._matrix_checks import _check_sample_ids
-from manylm.io.block_sources import BlockSourceBase, decode_ids, rows_label
+from manylm.io.block_sources import (
+    BlockSourceBase,
+    decode_ids,
+    refuse_non_text_ids,
+    rows_label,
+)
 
 __all__ = ["ZARR_LAYOUT", "ZarrBlockSource", "ZarrMatrixWriter"]
 
@@ -82,6 +87,8 @@ class ZarrBlockSource(BlockSourceBase):
                 f"{self.path}: 'values' has dtype {values.dtype}; it must be float32 or float64 "
                 f"(expected {ZARR_LAYOUT})"
             )
+        for name, ids in (("feature_ids", feature_ids), ("sample_ids", sample_ids)):
+            refuse_non_text_ids(self.path, name, ids.dtype, ZARR_LAYOUT)
         n_features, n_samples = values.shape
         if feature_ids.shape[0] != n_features or sample_ids.shape[0] != n_samples:
             raise InputError(
@@ -115,7 +122,14 @@ class ZarrBlockSource(BlockSourceBase):
 
     def _member(self, group: Any, name: str, ndim: int) -> Any:
         zarr = _zarr(self.path)
-        member = group.get(name)
+        try:
+            member = group.get(name)
+        except Exception as error:  # its metadata unreadable: zarr raises many kinds
+            raise InputError(
+                f"{self.path}: cannot read the metadata of {name!r} ({type(error).__name__}: "
+                f"{error}); the store is damaged or of a layout manylm does not read: write it "
+                f"again (manylm convert)"
+            ) from error
         if not isinstance(member, zarr.Array) or member.ndim != ndim:
             found = sorted(group.keys())
             raise InputError(
