@@ -162,6 +162,23 @@ def test_dask_arrays_with_weights_to_a_file(client, data, tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.tsv"]
 
 
+def test_a_bad_weight_in_a_file_is_named_with_the_file(client, data, tmp_path: Path) -> None:
+    """A weights file read by the workers: a negative weight is named with the file, its
+    feature and sample, as the other engines name it."""
+    from manylm.errors import DataError
+    from manylm.io.block_sources import open_feature_blocks
+
+    weights = data["weights"].copy()
+    weights.iloc[130, 2] = -1.0
+    weights.reset_index(names="feature").to_parquet(tmp_path / "w.parquet")
+    data["expression"].reset_index(names="feature").to_parquet(tmp_path / "y.parquet")
+    with pytest.raises(DataError, match=r"w.parquet: feature 'g130', sample 'S2': weight -1.0 "
+                                        r"is negative"):
+        fit_dask(open_feature_blocks(tmp_path / "y.parquet"), FORMULA, samples=data["samples"],
+                 weights=open_feature_blocks(tmp_path / "w.parquet"), coef="group[B]",
+                 client=client, rows_per_task=61)
+
+
 @pytest.mark.parametrize("case", [
     {},
     {"treat_lfc": 0.2},

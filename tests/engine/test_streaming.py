@@ -171,15 +171,27 @@ def test_b_statistics_when_a_chunk_has_no_complete_row(data, sort_by: str) -> No
 def test_bad_weight_is_named_by_feature_id(data, tmp_path: Path) -> None:
     """Chunks are fitted with features by position; an error still names the feature ID."""
     from manylm.errors import DataError
+    from manylm.io import read_weights
     from manylm.io.block_sources import open_feature_blocks
 
     weights = data["weights"].copy()
     weights.iloc[130, 2] = -1.0
     path = tmp_path / "w.parquet"
     weights.reset_index(names="feature").to_parquet(path)
-    with pytest.raises(DataError, match=r"Weight -1.0 at feature 'g0130', sample 'S02'"):
+    with pytest.raises(DataError, match=r"w.parquet: feature 'g0130', sample 'S02': weight "
+                                        r"-1.0 is negative; weights must be finite and "
+                                        r"non-negative \(0 leaves the observation out\)"):
         fit_streaming(data["dense"], FORMULA, samples=data["samples"], coef="group[B]",
                       weights=open_feature_blocks(path), block_rows=64)
+    weights.iloc[130, 2] = np.nan  # as the in-memory reader says, naming the file
+    weights.reset_index(names="feature").to_parquet(path)
+    with pytest.raises(DataError, match=r"w.parquet: feature 'g0130', sample 'S02': weight "
+                                        r"nan is missing"):
+        fit_streaming(data["dense"], FORMULA, samples=data["samples"], coef="group[B]",
+                      weights=open_feature_blocks(path), block_rows=64)
+    with pytest.raises(DataError, match=r"w.parquet: feature 'g0130', sample 'S02': weight "
+                                        r"nan is missing"):
+        read_weights(path)
 
 
 @pytest.mark.parametrize("sort_by", ["none", "t", "estimate", "B", "mean"])

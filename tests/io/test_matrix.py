@@ -28,6 +28,16 @@ def write(path: Path, text: str, *, gz: bool = False) -> Path:
 BASIC = "feature\tS1\tS2\tS3\n01005\t1.5\t2\t-3e-2\ng2\t4\t5\t6\n"
 
 
+def test_truncated_gzip_text_is_one_error(tmp_path: Path) -> None:
+    rows = "".join(f"g{i}\t{i}\t{i + 1}\t{i + 2}\n" for i in range(20000))
+    whole = gzip.compress(("feature\tS1\tS2\tS3\n" + rows).encode())
+    path = tmp_path / "m.tsv.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"m.tsv.gz: cannot read the file \(.*\); it may be "
+                                         r"truncated or not gzip-compressed text"):
+        read_matrix(path)
+
+
 def test_tsv_basic(tmp_path: Path) -> None:
     df = read_matrix(write(tmp_path / "m.tsv", BASIC))
     assert df.shape == (2, 3)
@@ -104,9 +114,18 @@ def test_full_precision(tmp_path: Path) -> None:
 
 
 def test_read_weights(tmp_path: Path) -> None:
-    df = read_weights(write(tmp_path / "w.tsv", "feature\tA\tB\ng1\t0.5\t1\ng2\tNA\t0\n"))
+    df = read_weights(write(tmp_path / "w.tsv", "feature\tA\tB\ng1\t0.5\t1\ng2\t2\t0\n"))
     assert df.loc["g1", "A"] == 0.5
-    assert math.isnan(df.loc["g2", "A"])
+    assert df.loc["g2", "B"] == 0
+
+
+def test_missing_weight_is_refused_naming_the_file(tmp_path: Path) -> None:
+    """The fit refuses a missing weight (0 leaves an observation out): the reader says so
+    first, naming the file, the feature and the sample."""
+    with pytest.raises(DataError, match=r"w.tsv: feature 'g2', sample 'A': weight nan is "
+                                        r"missing; weights must be finite and non-negative "
+                                        r"\(0 leaves the observation out\)"):
+        read_weights(write(tmp_path / "w.tsv", "feature\tA\tB\ng1\t0.5\t1\ng2\tNA\t0\n"))
 
 
 # ------------------------------------------------------------------------------------------

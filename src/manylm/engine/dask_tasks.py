@@ -40,6 +40,7 @@ from manylm.engine.prior_reduce import (
 from manylm.engine.spill import field_path, write_field_rows
 from manylm.engine.streaming import write_table_chunk
 from manylm.errors import DataError
+from manylm.fit.block import refuse_bad_weights
 from manylm.io.feature_blocks import BlockBuffers, FeatureBlockSource, id_array
 
 __all__ = ["LATER_B_FIELDS", "DaskArraySource", "SharedTable", "as_dask_source", "warm_up"]
@@ -73,7 +74,10 @@ def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
     if not isinstance(chunk, tuple):
         # without a weights matrix the dense fit reads either layout: no interleave
         chunk = read_chunk(chunk, start, stop, samples, either_order=weights is None)
+    weights_label, weights_samples = None, samples
     if weights is not None and not isinstance(weights, tuple):
+        weights_label = weights.path  # for messages: the weights file
+        weights_samples = samples if samples is not None else list(weights.sample_ids)
         weights = read_chunk(weights, start, stop, samples)
     values, ids = chunk
     weight_values = None
@@ -82,6 +86,8 @@ def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
         if not id_array(weight_ids).equals(id_array(ids)):
             raise DataError(f"The weights matrix lists other features than the data in rows "
                             f"{start + 1}-{start + len(ids)}: they must be the same, in order.")
+        refuse_bad_weights(weight_values, 0, id_array(ids), weights_samples,
+                           source=weights_label)
     fit = fit_chunk(model, values, ids, weight_values)
     state: dict[str, Any] = fit_fields(model, fit)
     state["ids"] = id_array(ids)

@@ -30,6 +30,7 @@ from manylm.engine.run_control import release_freed_memory
 from manylm.engine.run_inputs import PreparedRun
 from manylm.engine.spill import FeatureStore, IdStore
 from manylm.errors import DataError
+from manylm.fit.block import refuse_bad_weights
 from manylm.io.feature_blocks import (
     BlockBuffers,
     FeatureBlock,
@@ -142,13 +143,15 @@ def _matching_weights(run: PreparedRun, block: FeatureBlock,
     if weights is None or weights.start != block.start or weights.stop != block.stop:
         raise DataError(f"{run.weights_source.path}: no weights for {label} of "
                         f"{run.source.path}; the weights matrix needs the same rows.")
-    if weights.id_array.equals(block.id_array):
-        return weights.values
-    if not np.array_equal(weights.feature_ids, block.feature_ids):
+    if not weights.id_array.equals(block.id_array) and not np.array_equal(
+            weights.feature_ids, block.feature_ids):
         differ = int(np.argmax(weights.feature_ids != block.feature_ids))
         raise DataError(
             f"{run.weights_source.path}: feature {weights.feature_ids[differ]!r} where "
             f"{run.source.path} has {block.feature_ids[differ]!r} ({label}); the weights "
             "matrix must list the same features in the same order."
         )
+    # here, where the weights file is known, for a message that names it
+    refuse_bad_weights(weights.values, 0, block.feature_ids,
+                       run.samples or run.source.sample_ids, source=run.weights_source.path)
     return weights.values

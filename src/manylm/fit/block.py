@@ -22,7 +22,7 @@ from manylm.fit.projection_kernel import DenseRowFit
 from manylm.fit.value_scan import first_bad_weight, has_non_finite
 from manylm.fit.weighted import fit_observed, fit_weighted
 
-__all__ = ["BlockFitter"]
+__all__ = ["BlockFitter", "refuse_bad_weights"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class BlockFitter:
         if weights is not None:
             y = y.astype(self.dtype, copy=False)
             weights = np.asarray(weights, dtype=self.dtype)
-            _check_weights(weights, first_row, feature_ids, sample_ids)
+            refuse_bad_weights(weights, first_row, feature_ids, sample_ids)
             if has_non_finite(y):
                 _check_no_infinity(y, first_row, feature_ids, sample_ids)
                 weights = np.where(np.isfinite(y), weights, 0.0)
@@ -171,18 +171,24 @@ def _check_no_infinity(y: NDArray[np.floating], first_row: int, feature_ids: obj
         )
 
 
-def _check_weights(
-    weights: NDArray[np.floating], first_row: int, feature_ids: object, sample_ids: object
-) -> None:
+def refuse_bad_weights(weights: NDArray[np.floating], first_row: int, feature_ids: object,
+                       sample_ids: object, *, source: str | None = None) -> None:
+    """DataError naming the first weight that is missing (NaN), negative or infinite: its
+    feature and sample, and ``source`` (the weights file) when given.
+
+    Rows of ``weights`` are features ``first_row`` on (positions in ``feature_ids``).
+    """
     bad = first_bad_weight(weights)
-    if bad is not None:
-        row, col = bad
-        value = weights[row, col]
-        raise DataError(
-            f"Weight {value} at feature {_label(feature_ids, first_row + row)}, sample "
-            f"{_label(sample_ids, col)} is {'missing' if np.isnan(value) else 'not allowed'}: "
-            "weights must be finite and non-negative (0 leaves the observation out)."
-        )
+    if bad is None:
+        return
+    row, col = bad
+    value = weights[row, col]
+    what = "missing" if np.isnan(value) else "negative" if value < 0 else "infinite"
+    raise DataError(
+        f"{f'{source}: ' if source else ''}feature {_label(feature_ids, first_row + row)}, "
+        f"sample {_label(sample_ids, col)}: weight {value} is {what}; weights must be finite "
+        "and non-negative (0 leaves the observation out)"
+    )
 
 
 def _label(ids: object, position: int) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manylm.design.estimability import constant_in_span
-from manylm.fit.block import _check_no_infinity, _check_weights
+from manylm.fit.block import _check_no_infinity, refuse_bad_weights
 from manylm.fit.block_sums import block_sums
 from manylm.fit.chunk import ChunkFit
 from manylm.fit.weighted import (
@@ -131,7 +131,7 @@ class BlockedFitter:
         _check_no_infinity(y, first_row, feature_ids, sample_ids)
         if weights is not None:
             weights = np.asarray(weights, dtype=np.float64)
-            _check_weights(weights, first_row, feature_ids, sample_ids)
+            refuse_bad_weights(weights, first_row, feature_ids, sample_ids)
         elif self.sample_weights is not None:
             weights = np.broadcast_to(self.sample_weights, y.shape)
         else:

@@ -76,12 +76,16 @@ def _assemble(
             f"(or summarise them per feature beforehand)"
         )
     columns = pd.Index([str(s) for s in samples])
-    _reject_cells(np.isinf(values), values, index, columns, label, "value", "infinite",
-                  "infinite value", f"{kind} values must be finite numbers: write NA for a "
-                  "missing value")
-    if kind == "weights":
-        _reject_cells(values < 0, values, index, columns, label, "weight", "negative",
-                      "negative weight", "weights must be >= 0 (0 or NA to ignore an observation)")
+    if kind == "weights":  # the words of manylm.fit.block.refuse_bad_weights
+        advice = "weights must be finite and non-negative (0 leaves the observation out)"
+        for bad, what in ((np.isinf(values), "infinite"), (values < 0, "negative"),
+                          (np.isnan(values), "missing")):
+            _reject_cells(bad, values, index, columns, label, "weight", what, f"{what} weight",
+                          advice)
+    else:
+        _reject_cells(np.isinf(values), values, index, columns, label, "value", "infinite",
+                      "infinite value", f"{kind} values must be finite numbers: write NA for "
+                      "a missing value")
     return pd.DataFrame(values.T, index=index, columns=columns, copy=False)
 
 
