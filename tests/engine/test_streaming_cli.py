@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,30 @@ def test_block_formats_give_the_parquet_table(files, block_files, tmp_path: Path
     assert len(expression["sha256"]) == 64
     assert ("files" in expression) == (suffix == "zarr")
     assert record["n_features"] == 2500
+
+
+@pytest.mark.parametrize("memory", [None, "1M"], ids=["in-memory", "streamed"])
+def test_what_a_block_reader_warns_is_a_note_of_streamed_runs_only(
+        files, tmp_path: Path, capsys, memory: str | None) -> None:
+    """A CSR-sparse .h5ad costs a streamed run (every block reads the whole matrix): a note
+    then, in manylm's words; nothing when it is read whole (no Python warning either way)."""
+    anndata = pytest.importorskip("anndata")
+    import scipy.sparse
+
+    frame = pd.read_parquet(files["parquet"]).set_index("feature").fillna(0)
+    anndata.AnnData(X=scipy.sparse.csr_matrix(frame.to_numpy().T),
+                    obs=pd.DataFrame(index=frame.columns),
+                    var=pd.DataFrame(index=frame.index)).write_h5ad(tmp_path / "csr.h5ad")
+    fields = request(files, tmp_path / "t.tsv", tests=["group[B]"],
+                     expression=tmp_path / "csr.h5ad").__dict__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that escapes fails the test
+        assert run_streaming_fit(FitRequest(**{**fields, "quiet": False}),
+                                 memory=None if memory is None else parse_memory(memory),
+                                 dask=None) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "CSR" in line]
+    assert len(notes) == (0 if memory is None else 1)
+    assert all(line.startswith("manylm: note: ") for line in notes)
 
 
 def test_zarr_through_the_command_line(files, block_files, tmp_path: Path) -> None:

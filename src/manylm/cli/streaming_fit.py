@@ -14,6 +14,8 @@ import os
 import sys
 import threading
 import time
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -93,21 +95,25 @@ def run_streaming_fit(request: FitRequest, *, memory: int | None, dask: str | No
     if needs_whole or engine == "in-memory":
         run_fit(request)
         return 0
-    source = _open(request.expression, memory=memory, dask=dask, forced=engine)
-    if source is None:
+    # What opening the files for reading by blocks warns about (a CSR-sparse .h5ad read by
+    # blocks, the library's own warnings) is said only if the run reads them so, as notes.
+    with warnings.catch_warnings(record=True) as opening:
+        warnings.simplefilter("always")
+        source = _open(request.expression, memory=memory, dask=dask, forced=engine)
+        in_memory = source is None
+        if source is not None and dask is None and engine is None:
+            chosen = choose_engine(request.expression, len(source.sample_ids), memory,
+                                   n_features=source.n_features)
+            # Weights that only the in-memory reader reads (a text matrix) take the run there,
+            # as such a matrix of values does, unless --memory asks for streaming.
+            whole_weights = memory is None and request.weights is not None and _open(
+                request.weights, memory=None, dask=None, forced=None) is None
+            in_memory = chosen == "in-memory" or whole_weights
+    if in_memory:
         run_fit(request)
         return 0
-    if dask is None and engine is None:
-        chosen = choose_engine(request.expression, len(source.sample_ids), memory,
-                               n_features=source.n_features)
-        # Weights that only the in-memory reader reads (a text matrix) take the run there, as
-        # such a matrix of values does, unless --memory asks for streaming.
-        whole_weights = memory is None and request.weights is not None and _open(
-            request.weights, memory=None, dask=None, forced=None) is None
-        if chosen == "in-memory" or whole_weights:
-            run_fit(request)
-            return 0
-    _run_streamed(request, source, memory=memory, dask=dask)
+    assert source is not None
+    _run_streamed(request, source, memory=memory, dask=dask, opening=opening)
     return 0
 
 
@@ -182,10 +188,13 @@ class _RecordInBackground:
 
 
 def _run_streamed(request: FitRequest, source: FeatureBlockSource, *, memory: int | None,
-                  dask: str | None) -> None:
+                  dask: str | None, opening: Sequence[warnings.WarningMessage] = ()) -> None:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     with notices_to_stderr(request.quiet) as notices:
+        for caught in opening:
+            warnings.warn_explicit(caught.message, caught.category, caught.filename,
+                                   caught.lineno)
         sheet = read_sample_sheet(request.samples)
         aligned, alignment_notes = align_samples(
             source.sample_ids, sheet, matrix_label=request.expression,
