@@ -146,6 +146,15 @@ def test_directory(tmp_path: Path) -> None:
         read_weights(d)
 
 
+def test_a_pipe_or_device_is_not_called_a_directory(tmp_path: Path) -> None:
+    from manylm.io import read_sample_sheet
+
+    for read in (read_matrix, read_sample_sheet):
+        with pytest.raises(InputError, match=r"/dev/null: is not a regular file \(a pipe, a "
+                                             r"device or a socket\).*save it to a file"):
+            read("/dev/null")
+
+
 def test_unknown_suffix(tmp_path: Path) -> None:
     path = write(tmp_path / "m.xlsx", BASIC)
     with pytest.raises(InputError, match=r"m\.xlsx.*'\.xlsx'") as info:

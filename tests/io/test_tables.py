@@ -183,6 +183,12 @@ def test_check_table_path(tmp_path: Path) -> None:
     (tmp_path / "d.tsv").mkdir()
     with pytest.raises(InputError, match="is a directory"):
         check_table_path(tmp_path / "d.tsv")
+    (tmp_path / "d").mkdir()  # no suffix: still named a directory, not a name to change
+    with pytest.raises(InputError, match="d: is a directory; give a file name"):
+        check_table_path(tmp_path / "d")
+    (tmp_path / "f.tsv").write_text("")
+    with pytest.raises(InputError, match=r"f.tsv' is a file, not a directory"):
+        check_table_path(tmp_path / "f.tsv" / "a.tsv")
 
 
 def test_replaces_existing_file(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from manylm.io._ids import (
     empty_id_positions,
     quote_ids,
 )
+from manylm.io.formats import not_a_file_error
 
 #: Cell contents read as a missing value (NaN), besides numbers.
 MISSING_VALUES: tuple[str, ...] = ("", "NA", "NaN", "nan")
@@ -42,10 +43,8 @@ def _check_is_file(p: Path, label: str, kind: str) -> None:
         )
     if not p.is_file():
         article = "an" if kind[:1].lower() in "aeiou" else "a"
-        raise InputError(
-            f"{label}: is a directory, not {article} {kind} file; give the file's path (a Zarr "
-            f"store is a directory whose name ends in .zarr)"
-        )
+        raise not_a_file_error(p, label, f"{article} {kind} file",
+                               " (a Zarr store is a directory whose name ends in .zarr)")
 
 
 def _assemble(

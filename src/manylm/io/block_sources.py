@@ -29,6 +29,7 @@ from manylm.io.feature_blocks import (
     id_array,
     id_text,
 )
+from manylm.io.formats import not_a_file_error
 
 __all__ = ["ORDERS", "STREAM_SUFFIXES", "BlockSourceBase", "checked_order",
            "open_feature_blocks", "rows_label"]
@@ -116,8 +117,8 @@ def open_feature_blocks(path: str | os.PathLike[str]) -> FeatureBlockSource:
         from manylm.io.zarr_blocks import ZarrBlockSource
 
         return ZarrBlockSource(p)
-    if p.is_dir():
-        raise InputError(f"{label}: is a directory, not a {suffix} file; give the file's path")
+    if not p.is_file():
+        raise not_a_file_error(p, label, f"a {suffix} file")
     if suffix == ".parquet":
         from manylm.io.parquet_blocks import ParquetBlockSource
 

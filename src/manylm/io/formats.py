@@ -20,6 +20,7 @@ __all__ = [
     "TEXT_MATRIX_SUFFIXES",
     "FileFormat",
     "detect_format",
+    "not_a_file_error",
 ]
 
 
@@ -113,3 +114,13 @@ def detect_format(
     if gz:
         return FileFormat(fmt.name, fmt.delimiter, gzip=True)
     return fmt
+
+
+def not_a_file_error(path: Path, label: str, what: str, hint: str = "") -> InputError:
+    """The error for an input path that exists but is not a regular file: a directory, or a
+    pipe, device or socket (``<(zcat m.tsv.gz)``, ``/dev/null``), which manylm cannot read
+    (it reads a file more than once, or maps it)."""
+    if path.is_dir():
+        return InputError(f"{label}: is a directory, not {what}; give the file's path{hint}")
+    return InputError(f"{label}: is not a regular file (a pipe, a device or a socket), not "
+                      f"{what}; save it to a file and give that file's path")

@@ -81,9 +81,9 @@ class ParquetBlockSource(BlockSourceBase):
             t = schema.field(name).type
             if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
                 raise DataError(
-                    f"{self.path}: sample column {name!r} has type {t}; a streamed matrix needs "
-                    f"numeric sample columns (float32 or float64): write them as numbers, or "
-                    f"convert the text matrix with manylm convert"
+                    f"{self.path}: sample column {name!r} has type {t}; reading by blocks "
+                    f"needs numeric sample columns: write them as numbers (float32 or float64; "
+                    f"a fit without --memory or --dask reads other types whole)"
                 )
             all_float32 = all_float32 and pa.types.is_float32(t)
         self.dtype = np.dtype(np.float32 if all_float32 else np.float64)

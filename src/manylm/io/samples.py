@@ -12,7 +12,7 @@ import pandas as pd
 from manylm.errors import DesignError, InputError
 from manylm.io._ids import duplicated_ids, empty_id_positions, quote_ids
 from manylm.io._text import peek_records
-from manylm.io.formats import SAMPLE_SHEET_SUFFIXES, detect_format
+from manylm.io.formats import SAMPLE_SHEET_SUFFIXES, detect_format, not_a_file_error
 from manylm.io.matrix import MISSING_VALUES
 
 __all__ = ["align_samples", "read_sample_sheet"]
@@ -52,7 +52,7 @@ def read_sample_sheet(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"{label}: sample sheet not found (looked in {p.absolute().parent}); check the path"
         )
     if not p.is_file():
-        raise InputError(f"{label}: is a directory, not a sample sheet; give the file's path")
+        raise not_a_file_error(p, label, "a sample sheet")
     fmt = detect_format(p, SAMPLE_SHEET_SUFFIXES, what="sample sheet")
     assert fmt.delimiter is not None
     head, first = peek_records(p, fmt.delimiter, fmt.gzip, label)

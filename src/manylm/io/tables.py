@@ -62,15 +62,16 @@ def check_table_path(path: str | os.PathLike[str] | None) -> FileFormat:
     """
     if path is None or os.fspath(path) == "-":
         return _STDOUT
+    if os.path.isdir(path):
+        raise InputError(f"{os.fspath(path)}: is a directory; give a file name to write to")
     fmt = detect_format(path, TABLE_SUFFIXES, what="output table")
     parent = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(parent):
+        problem = "is a file, not a directory" if os.path.exists(parent) else "does not exist"
         raise InputError(
-            f"{os.fspath(path)}: cannot write the table: directory {parent!r} does not exist; "
-            f"create it first"
+            f"{os.fspath(path)}: cannot write the table: {parent!r} {problem}; give a path in "
+            f"an existing directory"
         )
-    if os.path.isdir(path):
-        raise InputError(f"{os.fspath(path)}: is a directory; give a file name to write to")
     return fmt
 
 

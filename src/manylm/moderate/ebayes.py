@@ -43,8 +43,9 @@ def check_residuals(df_residual: NDArray[np.floating],
     if (constant if constant is not None else np.nanmax(df_residual, initial=0)) == 0:
         raise InputError(
             "No residual degrees of freedom: the design has as many coefficients as there are "
-            "samples, so variances (and hence t statistics) cannot be estimated. Use fewer "
-            "coefficients or more samples."
+            "samples, or (with missing values) as each feature has observed values, so "
+            "variances (and hence t statistics) cannot be estimated. Use fewer coefficients or "
+            "more samples, or check the matrix for missing values."
         )
     if not np.any(np.isfinite(residual_variance)):
         raise InputError("No feature has a finite residual variance.")
