@@ -186,6 +186,14 @@ def test_no_samples(tmp_path: Path) -> None:
 def test_no_samples_wrong_delimiter_hint(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"no sample columns.*comma-separated.*\.csv"):
         read_matrix(write(tmp_path / "m.tsv", "feature,S1,S2\ng1,1,2\n"))
+    with pytest.raises(InputError, match=r"no sample columns.*tab-separated.*\.tsv"):
+        read_matrix(write(tmp_path / "m.csv", "feature\tS1\tS2\ng1\t1\t2\n"))
+    from manylm.io.convert import convert_matrix
+
+    for read in (read_matrix, lambda path: convert_matrix(path, tmp_path / "m.parquet")):
+        with pytest.raises(InputError, match=r"single field.*semicolon-separated, which manylm "
+                                             r"does not read"):
+            read(write(tmp_path / "s.csv", "feature;S1;S2\ng1;1.5;2\n"))
 
 
 def test_header_only(tmp_path: Path) -> None:

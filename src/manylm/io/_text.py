@@ -10,7 +10,7 @@ from typing import Any
 
 from manylm.errors import InputError
 
-__all__ = ["open_text", "peek_records"]
+__all__ = ["open_text", "peek_records", "single_field_header_error"]
 
 
 def open_text(path: Path, gz: bool) -> io.TextIOWrapper:
@@ -78,3 +78,23 @@ def peek_records(
     except OSError as exc:
         raise InputError(f"{label}: cannot read the file: {exc}") from exc
     return header, first
+
+
+def single_field_header_error(label: str, header_field: str, delimiter: str,
+                              matrix: str) -> InputError:
+    """The error for a matrix whose header has one field (no sample columns), with a hint when
+    the field holds another separator: tabs in a .csv, commas in a .tsv, semicolons (a
+    spreadsheet's CSV where the comma is the decimal mark)."""
+    hint = ""
+    if delimiter != "\t" and "\t" in header_field:
+        hint = " The header contains tabs: the file seems tab-separated; name it .tsv."
+    elif delimiter != "," and "," in header_field:
+        hint = " The header contains commas: the file seems comma-separated; name it .csv."
+    elif ";" in header_field:
+        hint = (" The header contains semicolons: the file seems semicolon-separated, which "
+                "manylm does not read; save it with tabs (.tsv) or commas (.csv) between the "
+                "fields, and points as the decimal mark.")
+    return InputError(
+        f"{label}: no sample columns: the header has a single field. The {matrix} needs "
+        f"feature IDs in the first column and one column per sample.{hint}"
+    )

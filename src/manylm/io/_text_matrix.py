@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 
 from manylm.errors import DataError, InputError
 from manylm.io._matrix_checks import MISSING_VALUES, _check_sample_ids
-from manylm.io._text import open_text, peek_records
+from manylm.io._text import open_text, peek_records, single_field_header_error
 from manylm.io.formats import FileFormat
 
 _BLOCK_SIZE = 8 << 20  # bytes of text per pyarrow parsing block
@@ -34,18 +34,7 @@ def _read_text(
     else:
         samples = list(header[1:])
     if not samples:
-        other, name, suffix = (
-            ("\t", "tab", ".tsv") if fmt.delimiter == "," else (",", "comma", ".csv")
-        )
-        hint = ""
-        if other in header[0]:
-            hint = (
-                f" The header contains {name}s: the file seems {name}-separated; name it {suffix}."
-            )
-        raise InputError(
-            f"{label}: no sample columns: the header has a single field. The {kind} matrix "
-            f"needs feature IDs in the first column and one column per sample.{hint}"
-        )
+        raise single_field_header_error(label, header[0], fmt.delimiter, f"{kind} matrix")
     _check_sample_ids(samples, label, kind)
     if first is None:
         raise InputError(

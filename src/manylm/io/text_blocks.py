@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 
 from manylm.errors import DataError, InputError
 from manylm.io._matrix_checks import MISSING_VALUES, _check_is_file, _check_sample_ids
-from manylm.io._text import peek_records
+from manylm.io._text import peek_records, single_field_header_error
 from manylm.io._text_matrix import _first_unparsable, _parses
 from manylm.io.formats import MATRIX_SUFFIXES, TEXT_MATRIX_SUFFIXES, detect_format
 
@@ -261,14 +261,7 @@ def _header_samples(path: Path, delimiter: str, gz: bool, label: str) -> list[st
     else:
         samples = list(header[1:])
     if not samples:
-        other, name, suffix = (
-            ("\t", "tab", ".tsv") if delimiter == "," else (",", "comma", ".csv"))
-        hint = (f" The header contains {name}s: the file seems {name}-separated; name it "
-                f"{suffix}." if other in header[0] else "")
-        raise InputError(
-            f"{label}: no sample columns: the header has a single field. The matrix needs "
-            f"feature IDs in the first column and one column per sample.{hint}"
-        )
+        raise single_field_header_error(label, header[0], delimiter, "matrix")
     _check_sample_ids(samples, label, _KIND)
     if first is None:
         raise InputError(
