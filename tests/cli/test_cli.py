@@ -466,3 +466,15 @@ def test_help_names_every_matrix_format() -> None:
             assert "Parquet" in MATRIX_FORMATS
         else:
             assert re.search(re.escape(name) + r"\b(?!\.)", MATRIX_FORMATS), name
+
+
+def test_weights_without_some_features_are_counted_in_the_matrix_order() -> None:
+    from manylm.cli.inputs import align_weights
+    from manylm.errors import InputError
+
+    ids = [f"g{i}" for i in range(120)]
+    expression = pd.DataFrame(np.ones((120, 2)), index=ids, columns=["A", "B"])
+    weights = expression.iloc[:3]
+    with pytest.raises(InputError, match=r"w.tsv: no weights for 117 feature\(s\) \('g3', "
+                                         r"'g4', 'g5', 'g6', 'g7' and 112 more"):
+        align_weights(weights, expression, "w.tsv")

@@ -23,6 +23,7 @@ from manylm.counts import (
 )
 from manylm.design import Design
 from manylm.errors import InputError, ManylmWarning
+from manylm.io._ids import quote_ids
 
 if TYPE_CHECKING:
     from manylm.cli.fit_command import FitRequest
@@ -103,14 +104,15 @@ def block_labels(sheet: pd.DataFrame, design: Design, request: FitRequest) -> pd
 
 
 def align_weights(weights: pd.DataFrame, expression: pd.DataFrame, path: str) -> pd.DataFrame:
-    missing_features = expression.index.difference(weights.index)
-    missing_samples = expression.columns.difference(weights.columns)
+    # in the matrix's order, not sorted (g0, g1, g10, g100...)
+    missing_features = expression.index[~expression.index.isin(weights.index)]
+    missing_samples = expression.columns[~expression.columns.isin(weights.columns)]
     if len(missing_features) or len(missing_samples):
         what = []
         if len(missing_features):
-            what.append(f"features {', '.join(map(str, missing_features[:5]))}")
+            what.append(f"{len(missing_features):,} feature(s) ({quote_ids(missing_features, 5)})")
         if len(missing_samples):
-            what.append(f"samples {', '.join(map(str, missing_samples[:5]))}")
+            what.append(f"{len(missing_samples):,} sample(s) ({quote_ids(missing_samples, 5)})")
         raise InputError(
             f"{path}: no weights for {' and '.join(what)}; the weights file needs every feature "
             "and sample of the expression matrix."
