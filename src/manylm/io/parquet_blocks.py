@@ -239,7 +239,7 @@ def feature_id_layout(schema: pa.Schema, label: str) -> FeatureIdLayout:
     return FeatureIdLayout(column)
 
 
-#: The largest integer every integer up to which a double holds exactly (2^53).
+#: Doubles hold every integer up to this one (2^53) exactly, not every one beyond.
 EXACT_INTEGERS = 2**53
 
 
