@@ -162,9 +162,9 @@ def test_dask_arrays_with_weights_to_a_file(client, data, tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.tsv"]
 
 
-def test_a_bad_weight_in_a_file_is_named_with_the_file(client, data, tmp_path: Path) -> None:
+def test_a_weights_file_on_a_cluster(client, data, tmp_path: Path) -> None:
     """A weights file read by the workers: a negative weight is named with the file, its
-    feature and sample, as the other engines name it."""
+    feature and sample, as the other engines name it; its samples are matched by name."""
     from manylm.errors import DataError
     from manylm.io.block_sources import open_feature_blocks
 
@@ -177,6 +177,14 @@ def test_a_bad_weight_in_a_file_is_named_with_the_file(client, data, tmp_path: P
         fit_dask(open_feature_blocks(tmp_path / "y.parquet"), FORMULA, samples=data["samples"],
                  weights=open_feature_blocks(tmp_path / "w.parquet"), coef="group[B]",
                  client=client, rows_per_task=61)
+    # stored in another order, the weights are matched to the samples by name
+    expected = reference(data, "group[B]", weights=data["weights"])
+    shuffled = data["weights"][list(data["weights"].columns[::-1])]
+    shuffled.reset_index(names="feature").to_parquet(tmp_path / "w.parquet")
+    got = fit_dask(open_feature_blocks(tmp_path / "y.parquet"), FORMULA, samples=data["samples"],
+                   weights=open_feature_blocks(tmp_path / "w.parquet"), coef="group[B]",
+                   client=client, rows_per_task=61)
+    assert_same_table(got.table, expected)
 
 
 @pytest.mark.parametrize("case", [

@@ -222,7 +222,7 @@ def test_interruption_during_a_runs_imports_is_raised_when_they_end(how: signal.
     """Imports made during a run (Dask's) hold Ctrl-C and kill to the end of the block, then
     raise it, remembered as the run's; a second one is raised at once; the run's handlers are
     back after."""
-    from manylm.engine.run_control import (
+    from manylm.interruptions import (
         interruptions_held,
         raise_if_interrupted,
         sigterm_as_interrupt,
@@ -245,6 +245,11 @@ def test_interruption_during_a_runs_imports_is_raised_when_they_end(how: signal.
             time.sleep(0.05)
             passed.append(True)
         assert passed == [True]
+        with pytest.raises(KeyboardInterrupt) as raised, interruptions_held():
+            os.kill(os.getpid(), how)
+            time.sleep(0.05)
+            raise ImportError("a module the block needed")  # the interruption still comes
+        assert isinstance(raised.value.__cause__, ImportError)
         assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -257,7 +262,7 @@ def test_interruption_swallowed_in_a_finaliser_still_stops_the_output(
     # run remembers the signal and refuses to make its output visible. Nested (manylm's
     # command holds the handlers, the engine's run takes them again), what the command
     # remembered before the run started is kept.
-    from manylm.engine.run_control import sigterm_as_interrupt
+    from manylm.interruptions import sigterm_as_interrupt
 
     target = tmp_path / "table.tsv"
     with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():

@@ -168,8 +168,25 @@ def test_b_statistics_when_a_chunk_has_no_complete_row(data, sort_by: str) -> No
     assert_same_table(got.table, expected)
 
 
+def test_a_weights_file_is_matched_to_the_samples_by_name(data, tmp_path: Path) -> None:
+    """Weights stored with their sample columns in another order (and one more) are matched
+    by name, as the data's are, not by position."""
+    from manylm.io.block_sources import open_feature_blocks
+
+    weights = data["weights"]
+    shuffled = weights[list(weights.columns[::-1])].copy()
+    shuffled.insert(3, "S_extra", 5.0)
+    path = tmp_path / "w.parquet"
+    shuffled.reset_index(names="feature").to_parquet(path)
+    expected = reference(data["missing"], data["samples"], "group[B]", weights=weights)
+    got = fit_streaming(data["missing"], FORMULA, samples=data["samples"], coef="group[B]",
+                        weights=open_feature_blocks(path), block_rows=64)
+    assert_same_table(got.table, expected)
+
+
 def test_bad_weight_is_named_by_feature_id(data, tmp_path: Path) -> None:
     """Chunks are fitted with features by position; an error still names the feature ID."""
+    from manylm.cli.inputs import align_weights
     from manylm.errors import DataError
     from manylm.io import read_weights
     from manylm.io.block_sources import open_feature_blocks
@@ -189,9 +206,15 @@ def test_bad_weight_is_named_by_feature_id(data, tmp_path: Path) -> None:
                                         r"nan is missing"):
         fit_streaming(data["dense"], FORMULA, samples=data["samples"], coef="group[B]",
                       weights=open_feature_blocks(path), block_rows=64)
+    expression = data["dense"]
     with pytest.raises(DataError, match=r"w.parquet: feature 'g0130', sample 'S02': weight "
                                         r"nan is missing"):
-        read_weights(path)
+        align_weights(read_weights(path), expression, str(path))
+    weights.insert(0, "S_extra", np.nan)  # cells the fit does not use may be missing
+    weights.iloc[130, 3] = 1.0
+    weights.reset_index(names="feature").to_parquet(path)
+    aligned = align_weights(read_weights(path), expression, str(path))
+    assert list(aligned.columns) == list(expression.columns)
 
 
 @pytest.mark.parametrize("sort_by", ["none", "t", "estimate", "B", "mean"])

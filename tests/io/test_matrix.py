@@ -114,18 +114,11 @@ def test_full_precision(tmp_path: Path) -> None:
 
 
 def test_read_weights(tmp_path: Path) -> None:
-    df = read_weights(write(tmp_path / "w.tsv", "feature\tA\tB\ng1\t0.5\t1\ng2\t2\t0\n"))
+    """NA is read (the fit refuses it where it uses the weight, naming the file: a cell it
+    does not use, of an extra sample or feature, may be NA)."""
+    df = read_weights(write(tmp_path / "w.tsv", "feature\tA\tB\ng1\t0.5\t1\ng2\tNA\t0\n"))
     assert df.loc["g1", "A"] == 0.5
-    assert df.loc["g2", "B"] == 0
-
-
-def test_missing_weight_is_refused_naming_the_file(tmp_path: Path) -> None:
-    """The fit refuses a missing weight (0 leaves an observation out): the reader says so
-    first, naming the file, the feature and the sample."""
-    with pytest.raises(DataError, match=r"w.tsv: feature 'g2', sample 'A': weight nan is "
-                                        r"missing; weights must be finite and non-negative "
-                                        r"\(0 leaves the observation out\)"):
-        read_weights(write(tmp_path / "w.tsv", "feature\tA\tB\ng1\t0.5\t1\ng2\tNA\t0\n"))
+    assert math.isnan(df.loc["g2", "A"])
 
 
 # ------------------------------------------------------------------------------------------
@@ -381,6 +374,11 @@ def test_parquet_pandas_range_index_gives_the_ids_pandas_reads_back(tmp_path: Pa
     assert list(read_matrix(path).index) == ["10", "12", "14", "16", "18"]
     frame().reset_index().to_parquet(path)
     pd.testing.assert_frame_equal(read_matrix(path), frame())
+    moved = frame().reset_index()  # the IDs in the last column: not read as a sample
+    moved[[*frame().columns, "feature"]].to_parquet(path)
+    with pytest.raises(DataError, match=r"the feature ID column '001' has type double; it "
+                                        r"must hold strings"):
+        read_matrix(path)
 
 
 @pytest.mark.parametrize("general", [False, True])
@@ -396,6 +394,10 @@ def test_parquet_integer_too_large_for_a_double_is_named(tmp_path: Path, monkeyp
     with pytest.raises(DataError, match=r"sample column 'S2' holds 18446744073709551615 for "
                                         r"feature 'b' \(row 1; .*beyond 2\^53.*null or NaN"):
         read_matrix(path)
+    pq.write_table(pa.table({"feature": ["a", "b", "c"], "S1": [1.0, 2.0, 3.0],
+                             "S2": pa.array([None, 2**60 + 1, 3], pa.int64())}), path)
+    with pytest.raises(DataError, match=r"holds 1152921504606846977 for feature 'b'"):
+        read_matrix(path)  # as stored, though the column holds a null
 
 
 def test_parquet_columns_of_one_name_are_refused(tmp_path: Path) -> None:

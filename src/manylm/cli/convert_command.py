@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from manylm.cli.progress import FeatureProgress
-from manylm.engine.run_control import sigterm_as_interrupt
+from manylm.interruptions import sigterm_as_interrupt
 
 __all__ = ["add_parser", "run"]
 

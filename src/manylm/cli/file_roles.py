@@ -62,4 +62,4 @@ def _option(dest: str) -> str:
     return dest.upper() if dest in _POSITIONAL else "--" + dest.replace("_", "-")
 
 
-_POSITIONAL = frozenset({"expression", "genotypes", "run_record", "input", "output"})
+_POSITIONAL = frozenset({"expression", "genotypes", "run_record"})

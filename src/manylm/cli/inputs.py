@@ -23,6 +23,7 @@ from manylm.counts import (
 )
 from manylm.design import Design
 from manylm.errors import InputError, ManylmWarning
+from manylm.fit.block import refuse_bad_weights
 from manylm.io._ids import quote_ids
 
 if TYPE_CHECKING:
@@ -108,13 +109,14 @@ def align_weights(weights: pd.DataFrame, expression: pd.DataFrame, path: str) ->
     missing_features = expression.index[~expression.index.isin(weights.index)]
     missing_samples = expression.columns[~expression.columns.isin(weights.columns)]
     if len(missing_features) or len(missing_samples):
-        what = []
-        if len(missing_features):
-            what.append(f"{len(missing_features):,} feature(s) ({quote_ids(missing_features, 5)})")
-        if len(missing_samples):
-            what.append(f"{len(missing_samples):,} sample(s) ({quote_ids(missing_samples, 5)})")
+        what = [f"{len(missing):,} {noun}(s) ({quote_ids(list(missing), 5)})"
+                for noun, missing in (("feature", missing_features), ("sample", missing_samples))
+                if len(missing)]
         raise InputError(
             f"{path}: no weights for {' and '.join(what)}; the weights file needs every feature "
             "and sample of the expression matrix."
         )
-    return weights.loc[expression.index, expression.columns]
+    aligned = weights.loc[expression.index, expression.columns]
+    # the cells the fit uses: a missing weight among them is named with the file here
+    refuse_bad_weights(aligned.to_numpy(), 0, aligned.index, list(aligned.columns), source=path)
+    return aligned

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``manylm`` with ``argv`` (default: the process arguments); return the exit status."""
-    from manylm.engine.run_control import interruptions_held
+    from manylm.interruptions import interruptions_held  # standard library only
 
     try:
         with interruptions_held():
@@ -82,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     from manylm.cli.file_roles import refuse_outputs_over_inputs
-    from manylm.engine.run_control import raise_if_interrupted, sigterm_as_interrupt
     from manylm.engine.spill import disk_full_as_error
+    from manylm.interruptions import raise_if_interrupted, sigterm_as_interrupt
     from manylm.io.atomic import InterruptedAfterOutput, committed_together
 
     # Event loops of Dask's client and of zarr log the tasks an interruption or an error

@@ -68,19 +68,18 @@ from manylm.engine.prior_reduce import (
     scalar_prior,
     share_of_top,
 )
-from manylm.engine.run_control import interruptions_held
 from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory, spill_parent
 from manylm.engine.streaming import (
     StreamingResult,
     add_table_fields,
     refuse_invalid_ids,
-    sigterm_as_interrupt,
     store_table_chunk,
     write_table_chunk,
 )
 from manylm.engine.streaming_table import finish_table
 from manylm.errors import InputError
+from manylm.interruptions import interruptions_held, sigterm_as_interrupt
 from manylm.io.owned_names import owned_name, remove_orphans
 from manylm.moderate.bstatistic import lods
 
@@ -279,7 +278,8 @@ def run_prepared_on_dask(run: PreparedRun, *, client: Any = None,
         try:
             states = [delayed(tasks.fit_task, pure=True)(
                 model, _chunk_input(run, start, stop, tag),
-                _weights_input(run, start, stop, tag), start, stop, run.samples)
+                _weights_input(run, start, stop, tag), start, stop, run.samples,
+                run.weights_samples)
                 for start, stop in spans]
             states = list(_persist(dask, client, states))
             # What the prior needs of each feature, and the IDs, come while the workers fit
@@ -539,7 +539,7 @@ def _weights_input(run: PreparedRun, start: int, stop: int, tag: str) -> Any:
     if weights is None:
         return None
     if isinstance(weights, tasks.DaskArraySource):
-        return weights.block(start, stop, run.samples)
+        return weights.block(start, stop, run.weights_samples)
     return delayed(weights, name=f"manylm-weights-{tag}", traverse=False)
 
 

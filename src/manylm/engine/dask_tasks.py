@@ -63,7 +63,8 @@ _BLOCK_BUFFERS = BlockBuffers()
 
 
 def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
-             samples: list[str] | None) -> dict[str, Any]:
+             samples: list[str] | None, weights_samples: list[str] | None = None
+             ) -> dict[str, Any]:
     """Map 1: fit rows ``start:stop``; their state is the fit's per-feature arrays and the IDs.
 
     ``chunk`` (and ``weights``, a weights matrix or None) are ``(values, ids)`` as a block of
@@ -74,11 +75,12 @@ def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
     if not isinstance(chunk, tuple):
         # without a weights matrix the dense fit reads either layout: no interleave
         chunk = read_chunk(chunk, start, stop, samples, either_order=weights is None)
-    weights_label, weights_samples = None, samples
+    weights_label, weights_columns = None, weights_samples
     if weights is not None and not isinstance(weights, tuple):
         weights_label = weights.path  # for messages: the weights file
-        weights_samples = samples if samples is not None else list(weights.sample_ids)
-        weights = read_chunk(weights, start, stop, samples)
+        if weights_columns is None:
+            weights_columns = list(weights.sample_ids)
+        weights = read_chunk(weights, start, stop, weights_samples)
     values, ids = chunk
     weight_values = None
     if weights is not None:
@@ -86,7 +88,7 @@ def fit_task(model: ChunkModel, chunk: Any, weights: Any, start: int, stop: int,
         if not id_array(weight_ids).equals(id_array(ids)):
             raise DataError(f"The weights matrix lists other features than the data in rows "
                             f"{start + 1}-{start + len(ids)}: they must be the same, in order.")
-        refuse_bad_weights(weight_values, 0, id_array(ids), weights_samples,
+        refuse_bad_weights(weight_values, 0, id_array(ids), weights_columns,
                            source=weights_label)
     fit = fit_chunk(model, values, ids, weight_values)
     state: dict[str, Any] = fit_fields(model, fit)

@@ -115,7 +115,8 @@ def _read(run: PreparedRun, start: int, stop: int, buffers: BlockBuffers | None 
                  else read_either_order(run.source, start, stop, run.samples))
         return block, None
     block = run.source.read(start, stop, run.samples)
-    weights = _matching_weights(run, block, run.weights_source.read(start, stop, run.samples))
+    weights = _matching_weights(run, block, run.weights_source.read(start, stop,
+                                                                     run.weights_samples))
     return block, weights
 
 
@@ -153,5 +154,6 @@ def _matching_weights(run: PreparedRun, block: FeatureBlock,
         )
     # here, where the weights file is known, for a message that names it
     refuse_bad_weights(weights.values, 0, block.feature_ids,
-                       run.samples or run.source.sample_ids, source=run.weights_source.path)
+                       run.weights_samples or list(run.weights_source.sample_ids),
+                       source=run.weights_source.path)
     return weights.values

@@ -45,6 +45,9 @@ class PreparedRun:
     adjust, sort_by : str
     positional_ids : bool
         The features have no IDs (a bare array): the table is indexed by row number.
+    weights_samples : list of str or None
+        The weights matrix's columns to read, in design order (None: all, by position): its
+        own, matched by name like the data's, whatever their order in either file.
     """
 
     source: FeatureBlockSource
@@ -55,6 +58,7 @@ class PreparedRun:
     adjust: str
     sort_by: str
     positional_ids: bool
+    weights_samples: list[str] | None = None
 
     @property
     def n_features(self) -> int:
@@ -108,6 +112,7 @@ def prepare_run(data: Any, design: Design | str | pd.DataFrame | NDArray[np.floa
     design = _design(design, samples, reference, source)
     columns = _columns(source, design)
     sample_weights, weights_source = _weights(weights, source, design, columns)
+    weights_columns = None if weights_source is None else _columns(weights_source, design)
     model = ChunkModel(
         design=design, coef=None if coef is None else (list(coef) if isinstance(
             coef, (list, tuple)) else [coef]),
@@ -122,7 +127,8 @@ def prepare_run(data: Any, design: Design | str | pd.DataFrame | NDArray[np.floa
     table.insert(position, "adj_p_value")
     return PreparedRun(source=source, weights_source=weights_source, samples=columns,
                        model=model, columns=table, adjust=adjust, sort_by=sort_by,
-                       positional_ids=bool(getattr(source, "positional_ids", False)))
+                       positional_ids=bool(getattr(source, "positional_ids", False)),
+                       weights_samples=weights_columns)
 
 
 def _contrasts(contrasts: Sequence[str] | pd.DataFrame | None) -> list[str] | pd.DataFrame | None:
@@ -167,7 +173,8 @@ def _columns(source: FeatureBlockSource, design: Design) -> list[str] | None:
 def _weights(weights: Any, source: FeatureBlockSource, design: Design,
              columns: list[str] | None
              ) -> tuple[NDArray[np.float64] | None, FeatureBlockSource | None]:
-    """Per-sample weights in design order, or a weights matrix read block by block."""
+    """Per-sample weights in design order, or a weights matrix read block by block (its
+    columns matched to the design by :func:`_columns`, as the data's)."""
     if weights is None:
         return None, None
     if isinstance(weights, FeatureBlockSource) or (
@@ -179,9 +186,6 @@ def _weights(weights: Any, source: FeatureBlockSource, design: Design,
                 f"{source.n_features}: the weights matrix needs one row per feature, in the "
                 "same order."
             )
-        missing = [s for s in (columns or []) if s not in set(matrix.sample_ids)]
-        if missing:
-            raise DataError(f"{matrix.path}: no weights for sample(s) {', '.join(missing[:10])}.")
         return None, matrix
     if isinstance(weights, pd.Series):
         series = weights.set_axis(weights.index.astype(str))

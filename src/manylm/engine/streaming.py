@@ -51,11 +51,12 @@ from manylm.engine.prior_reduce import (
     scalar_prior,
     top_candidates,
 )
-from manylm.engine.run_control import phase_timer, release_freed_memory, sigterm_as_interrupt
+from manylm.engine.run_control import phase_timer, release_freed_memory
 from manylm.engine.run_inputs import PreparedRun, prepare_run
 from manylm.engine.spill import FeatureStore, IdStore, SpillDirectory, spill_parent
 from manylm.engine.streaming_table import SORT_KEY_FIELD, finish_table, sort_key
 from manylm.errors import DataError
+from manylm.interruptions import sigterm_as_interrupt
 from manylm.io._ids import blank_feature_ids_error, quote_ids
 from manylm.moderate.bstatistic import lods
 from manylm.moderate.moderated_fit import ModeratedFit

@@ -42,10 +42,10 @@ import pyarrow.csv as pacsv
 from numpy.typing import NDArray
 
 from manylm.engine.plan import PER_FEATURE_BYTES
-from manylm.engine.run_control import raise_if_interrupted
 from manylm.engine.spill import FeatureStore, IdStore, disk_full_as_error
 from manylm.inference.adjust import adjust_sorted
 from manylm.inference.ordering import stable_argsort
+from manylm.interruptions import raise_if_interrupted
 from manylm.io.atomic import atomic_path, commit_file
 from manylm.io.delimited_rows import format_rows
 from manylm.io.tables import (

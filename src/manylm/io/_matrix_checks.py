@@ -75,10 +75,10 @@ def _assemble(
             f"(or summarise them per feature beforehand)"
         )
     columns = pd.Index([str(s) for s in samples])
-    if kind == "weights":  # the words of manylm.fit.block.refuse_bad_weights
+    if kind == "weights":  # the words of manylm.fit.block.refuse_bad_weights, which also
+        # refuses a missing weight where the fit uses one (cells it does not use may be NA)
         advice = "weights must be finite and non-negative (0 leaves the observation out)"
-        for bad, what in ((np.isinf(values), "infinite"), (values < 0, "negative"),
-                          (np.isnan(values), "missing")):
+        for bad, what in ((np.isinf(values), "infinite"), (values < 0, "negative")):
             _reject_cells(bad, values, index, columns, label, "weight", what, f"{what} weight",
                           advice)
     else:

@@ -225,11 +225,12 @@ def feature_id_layout(schema: pa.Schema, label: str) -> FeatureIdLayout:
     id_type = schema.field(column).type
     if pa.types.is_dictionary(id_type):
         id_type = id_type.value_type
-    if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type)
-            or pa.types.is_string_view(id_type) or pa.types.is_integer(id_type)):
-        if index and isinstance(index[0], dict) and index[0].get("kind") == "range":
+    if not (_is_text(id_type) or pa.types.is_integer(id_type)):
+        if (index and isinstance(index[0], dict) and index[0].get("kind") == "range"
+                and not any(_is_text(field.type) for field in schema)):
             # no ID column, only the row numbers pandas keeps (not when the first column
-            # holds text or integers: df.reset_index().to_parquet() keeps them too)
+            # holds text or integers: df.reset_index().to_parquet() keeps them too; nor when
+            # another column holds text, likely the IDs out of place)
             return FeatureIdLayout(None, int(index[0].get("start", 0)),
                                    int(index[0].get("step", 1)))
         raise DataError(
@@ -237,6 +238,13 @@ def feature_id_layout(schema: pa.Schema, label: str) -> FeatureIdLayout:
             f"strings (store the feature IDs as the first column, of string type)"
         )
     return FeatureIdLayout(column)
+
+
+def _is_text(data_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    return bool(pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
+                or pa.types.is_string_view(data_type))
 
 
 #: Doubles hold every integer up to this one (2^53) exactly, not every one beyond.
@@ -255,14 +263,14 @@ def float64_values(column: pa.ChunkedArray | pa.Array, label: str, sample: str,
     except pa.ArrowInvalid as error:
         if not pa.types.is_integer(column.type):
             raise
-        values = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
-        values = values.combine_chunks().to_numpy(zero_copy_only=False)
+        whole = (column if isinstance(column, pa.Array) else column.combine_chunks())
+        values = whole.to_numpy(zero_copy_only=False)  # float when there are nulls: to find
         big = np.flatnonzero(np.abs(values.astype(np.float64)) > EXACT_INTEGERS)
         if not big.size:
             raise
         at = int(big[0])
         raise DataError(
-            f"{label}: sample column {sample!r} holds {int(values[at])} for feature "
+            f"{label}: sample column {sample!r} holds {whole[at].as_py()} for feature "
             f"{feature_ids[at].as_py()!r} (row {first_row + at:,}; {big.size:,} such value(s) "
             f"in {rows_label(first_row, first_row + len(values))}): an integer too large to "
             f"fit exactly (beyond 2^53); if it codes a missing value, write it as null or NaN"
