@@ -10,7 +10,7 @@ from typing import Any
 
 from manylm.errors import InputError
 
-__all__ = ["open_text", "peek_records", "single_field_header_error"]
+__all__ = ["open_text", "peek_records", "single_field_header_error", "unreadable_text_error"]
 
 
 def open_text(path: Path, gz: bool) -> io.TextIOWrapper:
@@ -97,4 +97,14 @@ def single_field_header_error(label: str, header_field: str, delimiter: str,
     return InputError(
         f"{label}: no sample columns: the header has a single field. The {matrix} needs "
         f"feature IDs in the first column and one column per sample.{hint}"
+    )
+
+
+def unreadable_text_error(label: str, error: BaseException, gz: bool,
+                          where: str = "") -> InputError:
+    """The error for a text matrix whose bytes cannot be read (``where``: after which data
+    row): a gzip stream cut short, or a file that is not what its name says."""
+    return InputError(
+        f"{label}: cannot read the file{where} ({error}); it may be truncated or not "
+        f"{'gzip-compressed ' if gz else ''}text: write it again"
     )

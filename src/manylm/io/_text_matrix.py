@@ -13,7 +13,12 @@ import pyarrow.csv as pacsv
 
 from manylm.errors import DataError, InputError
 from manylm.io._matrix_checks import MISSING_VALUES, _check_sample_ids
-from manylm.io._text import open_text, peek_records, single_field_header_error
+from manylm.io._text import (
+    open_text,
+    peek_records,
+    single_field_header_error,
+    unreadable_text_error,
+)
 from manylm.io.formats import FileFormat
 
 _BLOCK_SIZE = 8 << 20  # bytes of text per pyarrow parsing block
@@ -61,10 +66,7 @@ def _read_text(
     except pa.ArrowInvalid as exc:
         _explain_text_error(exc, p, fmt, label, kind, samples, read_opts, parse_opts)
     except (OSError, EOFError) as exc:  # a gzip stream cut short, or not gzip at all
-        raise InputError(
-            f"{label}: cannot read the file ({exc}); it may be truncated or not "
-            f"{'gzip-compressed ' if fmt.gzip else ''}text: write it again"
-        ) from exc
+        raise unreadable_text_error(label, exc, fmt.gzip) from exc
 
     n_features = table.num_rows
     columns: list[pa.ChunkedArray | None] = list(table.columns)

@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 
 from manylm.errors import DataError, InputError
 from manylm.io._matrix_checks import MISSING_VALUES, _check_is_file, _check_sample_ids
-from manylm.io._text import peek_records, single_field_header_error
+from manylm.io._text import peek_records, single_field_header_error, unreadable_text_error
 from manylm.io._text_matrix import _first_unparsable, _parses
 from manylm.io.formats import MATRIX_SUFFIXES, TEXT_MATRIX_SUFFIXES, detect_format
 
@@ -142,10 +142,8 @@ class TextMatrixStream:
         except pa.ArrowInvalid as error:
             self._explain(error, row)
         except (OSError, EOFError) as error:
-            raise InputError(
-                f"{self.label}: cannot read the file{_after(row)} ({error}); it may be "
-                f"truncated or not {'gzip-compressed ' if self.format.gzip else ''}text"
-            ) from error
+            raise unreadable_text_error(self.label, error, self.format.gzip,
+                                        _after(row)) from error
         finally:
             if raw is not None:
                 raw.close()
